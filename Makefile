@@ -1,0 +1,46 @@
+# crossrun build and test entry points. Most targets need root.
+GO       ?= go
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/sbin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+GOFLAGS_BUILD ?= -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+
+.PHONY: all build test unit integration conformance install uninstall clean demo fuzz bench generate
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS_BUILD) -o crossrun .
+
+# Unit tests: no root needed (tests that need it say so and skip).
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+# End-to-end tests of the built binary; root.
+integration: build
+	CROSSRUN_BINARY=$(CURDIR)/crossrun $(GO) test -count=1 -v -timeout 40m ./integration/...
+
+# The OCI runtime-tools validation suite against the built binary.
+conformance: build
+	RUNTIME=$(CURDIR)/crossrun SUMMARY=$(CURDIR)/conformance-summary.txt \
+		EXPECT=$(CURDIR)/integration/conformance/expected-pass.txt \
+		bash integration/conformance/run.sh
+
+# Everything, as CI runs it (installs its own dependencies).
+test:
+	bash scripts/test.sh
+
+demo:
+	bash scripts/demo.sh
+
+generate:
+	$(GO) generate ./...
+
+install: build
+	install -D -m 0755 crossrun $(DESTDIR)$(BINDIR)/crossrun
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/crossrun
+
+clean:
+	rm -f crossrun conformance-summary.txt

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crossrun/crossrun/libcontainer"
+	"github.com/crossrun/crossrun/spec"
+)
+
+// createFlags are shared by create and run.
+var createFlags = []cli.Flag{
+	&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: "", Usage: "path to the root of the bundle directory (default: the current directory)"},
+	&cli.StringFlag{Name: "console-socket", Usage: "path to an AF_UNIX socket that receives the pty master of the console"},
+	&cli.StringFlag{Name: "pid-file", Usage: "file to write the container's init pid to"},
+	&cli.BoolFlag{Name: "no-pivot", Usage: "do not use pivot_root to jail the process inside the rootfs (for a rootfs on a ramdisk)"},
+	&cli.BoolFlag{Name: "no-new-keyring", Usage: "do not create a new session keyring for the container"},
+	&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many extra file descriptors (from fd 3 on) into the container"},
+}
+
+var createCommand = &cli.Command{
+	Name:      "create",
+	Usage:     "create a container",
+	ArgsUsage: "<container-id>",
+	Description: `The create command creates a container from a bundle and leaves its
+process waiting; "crossrun start" runs it.`,
+	Flags: createFlags,
+	Action: func(ctx *cli.Context) error {
+		if err := checkArgs(ctx, 1, true); err != nil {
+			return err
+		}
+		c, _, err := createContainer(ctx, false)
+		if err != nil {
+			return err
+		}
+		c.Release()
+		return nil
+	},
+}
+
+// consoleOverride is the internal console socket of a foreground run.
+var consoleOverride *os.File
+
+// bundleWantsTerminal reads process.terminal from the bundle's config.
+func bundleWantsTerminal(ctx *cli.Context) (bool, error) {
+	bundle, err := bundlePath(ctx)
+	if err != nil {
+		return false, err
+	}
+	s, err := spec.Load(bundle)
+	if err != nil {
+		return false, err
+	}
+	return s.Process.Terminal, nil
+}
+
+func bundlePath(ctx *cli.Context) (string, error) {
+	b := ctx.String("bundle")
+	if b == "" {
+		b = "."
+	}
+	abs, err := filepath.Abs(b)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("bundle %s: %w", abs, err)
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("bundle %s is not a directory", abs)
+	}
+	return abs, nil
+}
+
+func createContainer(ctx *cli.Context, foreground bool) (*libcontainer.Container, *libcontainer.Init, error) {
+	id := ctx.Args().First()
+	if err := libcontainer.ValidateID(id); err != nil {
+		return nil, nil, err
+	}
+	bundle, err := bundlePath(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := spec.Load(bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := applyAnnotations(s); err != nil {
+		return nil, nil, err
+	}
+	if n := ctx.Int("preserve-fds"); n < 0 {
+		return nil, nil, fmt.Errorf("--preserve-fds %d must not be negative", n)
+	}
+	opts := libcontainer.CreateOptions{
+		Root:          rootDir(ctx),
+		ID:            id,
+		Bundle:        bundle,
+		Spec:          s,
+		PidFile:       ctx.String("pid-file"),
+		ConsoleSocket: ctx.String("console-socket"),
+		NoPivot:       ctx.Bool("no-pivot"),
+		NoNewKeyring:  ctx.Bool("no-new-keyring"),
+		PreserveFDs:   ctx.Int("preserve-fds"),
+		SystemdCgroup: ctx.Bool("systemd-cgroup"),
+		Rootless:      rootless(ctx),
+		Foreground:    foreground,
+		Console:       consoleOverride,
+	}
+	return libcontainer.Create(opts)
+}

@@ -1,0 +1,267 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// runOut runs a container to completion and returns its stdout.
+func runOut(t *testing.T, b *bundle, id string) string {
+	t.Helper()
+	cleanupContainer(t, id)
+	r := crossrun(t, "run", "--bundle", b.Dir, id)
+	if r.Code != 0 {
+		t.Fatalf("run %s: exit %d; stderr: %s; stdout: %s", id, r.Code, r.Stderr, r.Stdout)
+	}
+	return r.Stdout
+}
+
+func TestProcessAttributes(t *testing.T) {
+	umask := uint32(0o027)
+	cases := []struct {
+		name  string
+		args  []string
+		edit  func(s *specs.Spec)
+		check func(t *testing.T, out string)
+	}{
+		{"user and groups", []string{"id"}, func(s *specs.Spec) {
+			s.Process.User = specs.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{2000, 2001}}
+		}, func(t *testing.T, out string) {
+			for _, want := range []string{"uid=1000", "gid=1001", "2000", "2001"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("id output %q lacks %s", out, want)
+				}
+			}
+		}},
+		{"env and cwd", []string{"sh", "-c", "echo $FOO; pwd"}, func(s *specs.Spec) {
+			s.Process.Env = append(s.Process.Env, "FOO=bar baz")
+			s.Process.Cwd = "/tmp"
+		}, func(t *testing.T, out string) {
+			if out != "bar baz\n/tmp\n" {
+				t.Errorf("got %q", out)
+			}
+		}},
+		{"umask", []string{"sh", "-c", "umask"}, func(s *specs.Spec) { s.Process.User.Umask = &umask }, func(t *testing.T, out string) {
+			if strings.TrimSpace(out) != "0027" {
+				t.Errorf("umask %q, want 0027", out)
+			}
+		}},
+		{"rlimit nofile", []string{"sh", "-c", "ulimit -n; ulimit -Hn"}, func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 123, Hard: 456}}
+		}, func(t *testing.T, out string) {
+			if out != "123\n456\n" {
+				t.Errorf("nofile %q, want 123/456", out)
+			}
+		}},
+		{"capabilities", []string{"grep", "^Cap", "/proc/self/status"}, func(s *specs.Spec) {
+			s.Process.Capabilities = &specs.LinuxCapabilities{
+				Bounding:  []string{"CAP_KILL", "CAP_CHOWN"},
+				Effective: []string{"CAP_KILL"},
+				Permitted: []string{"CAP_KILL"},
+			}
+		}, func(t *testing.T, out string) {
+			// CAP_CHOWN is bit 0, CAP_KILL bit 5.
+			for _, want := range []string{"CapEff:\t0000000000000020", "CapPrm:\t0000000000000020", "CapBnd:\t0000000000000021", "CapInh:\t0000000000000000"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%q lacks %q", out, want)
+				}
+			}
+		}},
+		{"ambient capabilities as non-root", []string{"grep", "^Cap", "/proc/self/status"}, func(s *specs.Spec) {
+			s.Process.User = specs.User{UID: 1000, GID: 1000}
+			s.Process.NoNewPrivileges = false
+			caps := []string{"CAP_NET_BIND_SERVICE"}
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps}
+		}, func(t *testing.T, out string) {
+			for _, want := range []string{"CapEff:\t0000000000000400", "CapAmb:\t0000000000000400"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%q lacks %q", out, want)
+				}
+			}
+		}},
+		{"no new privileges", []string{"grep", "NoNewPrivs", "/proc/self/status"}, nil, func(t *testing.T, out string) {
+			if !strings.Contains(out, "NoNewPrivs:\t1") {
+				t.Errorf("%q", out)
+			}
+		}},
+		{"readonly root", []string{"sh", "-c", "touch /x 2>&1; echo rc=$?"}, nil, func(t *testing.T, out string) {
+			if !strings.Contains(out, "Read-only file system") || !strings.Contains(out, "rc=1") {
+				t.Errorf("write to a readonly root: %q", out)
+			}
+		}},
+		{"masked path", []string{"sh", "-c", "wc -c < /proc/kcore; ls /sys/firmware | wc -l"}, nil, func(t *testing.T, out string) {
+			if strings.Fields(out)[0] != "0" || strings.Fields(out)[1] != "0" {
+				t.Errorf("masked paths not empty: %q", out)
+			}
+		}},
+		{"readonly path", []string{"sh", "-c", "echo 1 > /proc/sys/kernel/domainname 2>&1; echo rc=$?"}, nil, func(t *testing.T, out string) {
+			if !strings.Contains(out, "rc=1") {
+				t.Errorf("write to readonly /proc/sys succeeded: %q", out)
+			}
+		}},
+		{"hostname and domainname", []string{"sh", "-c", "hostname; cat /proc/sys/kernel/domainname"}, func(s *specs.Spec) {
+			s.Hostname = "box1"
+			s.Domainname = "example.org"
+		}, func(t *testing.T, out string) {
+			if out != "box1\nexample.org\n" {
+				t.Errorf("%q", out)
+			}
+		}},
+		{"sysctl", []string{"cat", "/proc/sys/kernel/shmmni"}, func(s *specs.Spec) {
+			s.Linux.Sysctl = map[string]string{"kernel.shmmni": "1234"}
+		}, func(t *testing.T, out string) {
+			if strings.TrimSpace(out) != "1234" {
+				t.Errorf("shmmni %q, want 1234", out)
+			}
+		}},
+		{"devices", []string{"sh", "-c", "ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; readlink /dev/fd /dev/ptmx"}, nil, func(t *testing.T, out string) {
+			for _, want := range []string{"1,   3 /dev/null", "1,   5 /dev/zero", "1,   7 /dev/full", "1,   8 /dev/random", "1,   9 /dev/urandom", "5,   0 /dev/tty", "/proc/self/fd", "pts/ptmx"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%q lacks %q", out, want)
+				}
+			}
+		}},
+		{"extra device", []string{"ls", "-l", "/dev/mydev"}, func(s *specs.Spec) {
+			mode := os.FileMode(0o620)
+			uid, gid := uint32(7), uint32(8)
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/mydev", Type: "c", Major: 1, Minor: 7, FileMode: &mode, UID: &uid, GID: &gid}}
+		}, func(t *testing.T, out string) {
+			if !strings.HasPrefix(out, "crw--w----") || !strings.Contains(out, "7        8") && !strings.Contains(out, " 7 ") {
+				t.Errorf("%q", out)
+			}
+		}},
+		{"tmpfs mount", []string{"sh", "-c", "grep ' /scratch ' /proc/self/mountinfo"}, func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=700", "noexec"}})
+		}, func(t *testing.T, out string) {
+			if !strings.Contains(out, "noexec") || !strings.Contains(out, "size=1024k") || !strings.Contains(out, "mode=700") {
+				t.Errorf("%q", out)
+			}
+		}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBundle(t, tc.args...)
+			if tc.edit != nil {
+				tc.edit(b.Spec)
+				b.save(t)
+			}
+			tc.check(t, runOut(t, b, "proc-"+strconv.Itoa(i)))
+		})
+	}
+}
+
+func TestBindMounts(t *testing.T) {
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "file"), []byte("from host"), 0o644)
+	b := newBundle(t, "sh", "-c", "cat /data/file; touch /data/new 2>&1; echo rc=$?; cat /ro/file; touch /ro/x 2>/dev/null; echo rc=$?")
+	b.Spec.Mounts = append(b.Spec.Mounts,
+		specs.Mount{Destination: "/data", Type: "bind", Source: src, Options: []string{"rbind", "rw"}},
+		specs.Mount{Destination: "/ro", Type: "bind", Source: src, Options: []string{"bind", "ro"}},
+	)
+	b.save(t)
+	out := runOut(t, b, "bind")
+	if out != "from host\nrc=0\nfrom host\nrc=1\n" {
+		t.Fatalf("got %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(src, "new")); err != nil {
+		t.Fatalf("rw bind mount did not write through to the host: %v", err)
+	}
+}
+
+func TestUserNamespace(t *testing.T) {
+	b := newBundle(t, "sh", "-c", "cat /proc/self/uid_map; id -u; touch /tmp/x && stat -c %u /tmp/x")
+	b.Spec.Root.Readonly = false
+	b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	b.Spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	b.Spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	// The rootfs belongs to the container's root.
+	chownTree(t, filepath.Join(b.Dir, "rootfs"), 100000)
+	b.save(t)
+	out := runOut(t, b, "userns")
+	fields := strings.Fields(out)
+	if len(fields) < 5 || fields[0] != "0" || fields[1] != "100000" || fields[2] != "65536" || fields[3] != "0" || fields[4] != "0" {
+		t.Fatalf("got %q", out)
+	}
+	st, err := os.Stat(filepath.Join(b.Dir, "rootfs/tmp/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st
+}
+
+func chownTree(t *testing.T, dir string, id int) {
+	t.Helper()
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, id, id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHooks(t *testing.T) {
+	b := newBundle(t, "true")
+	out := t.TempDir()
+	hook := func(name string) specs.Hook {
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + filepath.Join(out, name)}}
+	}
+	b.Spec.Hooks = &specs.Hooks{
+		Prestart:      []specs.Hook{hook("prestart")},
+		CreateRuntime: []specs.Hook{hook("createRuntime")},
+		Poststart:     []specs.Hook{hook("poststart")},
+		Poststop:      []specs.Hook{hook("poststop")},
+	}
+	b.save(t)
+	runOut(t, b, "hooks")
+	for name, status := range map[string]string{"prestart": "creating", "createRuntime": "creating", "poststart": "running", "poststop": "stopped"} {
+		data, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Errorf("%s hook did not run: %v", name, err)
+			continue
+		}
+		var st specs.State
+		if err := json.Unmarshal(data, &st); err != nil {
+			t.Errorf("%s hook stdin is not state JSON: %q", name, data)
+			continue
+		}
+		if st.ID != "hooks" || string(st.Status) != status || st.Bundle != b.Dir {
+			t.Errorf("%s hook state: %+v, want status %s", name, st, status)
+		}
+		if status != "stopped" && st.Pid <= 0 {
+			t.Errorf("%s hook state has no pid", name)
+		}
+	}
+}
+
+func TestHookFailureAbortsCreate(t *testing.T) {
+	b := newBundle(t, "true")
+	timeout := 1
+	b.Spec.Hooks = &specs.Hooks{
+		CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo broken >&2; exit 3"}}},
+	}
+	b.save(t)
+	id := "hookfail"
+	cleanupContainer(t, id)
+	r := crossrun(t, "create", "--bundle", b.Dir, id)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "createRuntime") || !strings.Contains(r.Stderr, "broken") {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(stateRoot, id)); !os.IsNotExist(err) {
+		t.Fatalf("state left after failed hook")
+	}
+	b.Spec.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "10"}, Timeout: &timeout}}}
+	b.save(t)
+	r = crossrun(t, "create", "--bundle", b.Dir, id)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "timed out") {
+		t.Fatalf("hook timeout: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+}

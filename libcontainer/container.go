@@ -1,0 +1,391 @@
+// Package libcontainer is crossrun's engine: it creates containers from a
+// runtime-spec configuration, keeps their state, and implements the lifecycle
+// operations the command line exposes.
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/libcontainer/cgroups"
+)
+
+// ErrNotExist is returned for an unknown container id.
+var ErrNotExist = errors.New("container does not exist")
+
+// ErrExist is returned when creating a container whose id is taken.
+var ErrExist = errors.New("container with this id already exists")
+
+// Container is a handle on one container's state directory, held under an
+// exclusive lock for the handle's lifetime.
+type Container struct {
+	root  string
+	dir   string
+	state *State
+	lock  *os.File
+}
+
+// ID returns the container id.
+func (c *Container) ID() string { return c.state.ID }
+
+// State returns the container's saved state.
+func (c *Container) State() *State { return c.state }
+
+// Dir returns the container's state directory.
+func (c *Container) Dir() string { return c.dir }
+
+// Release drops the container's lock.
+func (c *Container) Release() {
+	if c.lock != nil {
+		c.lock.Close()
+		c.lock = nil
+	}
+}
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// Load opens an existing container without locking it: enough for state
+// and list. Operations that change a container call Lock first.
+func Load(root, id string) (*Container, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	if _, err := os.Stat(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %q does not exist", id)
+		}
+		return nil, err
+	}
+	c := &Container{root: root, dir: dir, state: &State{ID: id}}
+	st, err := readState(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// The directory exists but state.json does not (yet): a create
+			// is under way, or one died before saving anything.
+			return c, nil
+		}
+		return nil, err
+	}
+	c.state = st
+	return c, nil
+}
+
+// Lock takes the container's exclusive lock and rereads its state.
+func (c *Container) Lock() error {
+	if c.lock != nil {
+		return nil
+	}
+	lock, err := lockDir(c.dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("container %q does not exist", c.state.ID)
+		}
+		return err
+	}
+	c.lock = lock
+	st, err := readState(c.dir)
+	if err == nil {
+		c.state = st
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Status computes the container's current status.
+func (c *Container) Status() Status {
+	st := c.state
+	if !st.initAlive() {
+		if st.InitPid == 0 && !st.Ready && c.creatorAlive() {
+			return Creating
+		}
+		return Stopped
+	}
+	if !st.Ready {
+		return Creating
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, execFifoName)); err == nil {
+		return Created
+	}
+	if m := c.cgroup(); m != nil {
+		if fs, err := m.FreezerState(); err == nil && fs == cgroups.Frozen {
+			return Paused
+		}
+	}
+	return Running
+}
+
+// OCIState returns the runtime-spec state of the container.
+func (c *Container) OCIState() *specs.State {
+	status := c.Status()
+	s := &specs.State{
+		Version:     specs.Version,
+		ID:          c.state.ID,
+		Status:      specs.ContainerState(status),
+		Bundle:      c.state.Bundle,
+		Annotations: c.state.Annotations,
+	}
+	if status != Stopped {
+		s.Pid = c.state.InitPid
+	}
+	if status == Paused {
+		// The runtime-spec has no "paused"; hooks see "running".
+		s.Status = specs.StateRunning
+	}
+	return s
+}
+
+func (c *Container) cgroup() cgroups.Manager {
+	if len(c.state.CgroupPaths) == 0 {
+		return nil
+	}
+	m, err := loadCgroup(c.state.CgroupPaths, c.state.SystemdCgroup, c.state.Rootless)
+	if err != nil {
+		logrus.Debugf("load cgroup of %s: %v", c.state.ID, err)
+		return nil
+	}
+	return m
+}
+
+// Start releases a created container's process: it opens the exec fifo,
+// which lets init exec the user process, then runs the poststart hooks.
+func (c *Container) Start() error {
+	status := c.Status()
+	if status != Created {
+		return fmt.Errorf("cannot start container %s in state %s: only a created container can be started", c.state.ID, status)
+	}
+	fifoPath := filepath.Join(c.dir, execFifoName)
+	if err := releaseExecFifo(fifoPath, c.state.InitPid); err != nil {
+		return err
+	}
+	os.Remove(fifoPath)
+	if h := c.state.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+		st := c.OCIState()
+		st.Status = specs.StateRunning
+		if err := RunHooks("poststart", h.Poststart, st); err != nil {
+			logrus.Warnf("%v", err)
+		}
+	}
+	return nil
+}
+
+// releaseExecFifo opens the fifo for reading and consumes init's byte,
+// watching init so that a dead init is reported instead of hanging.
+func releaseExecFifo(path string, pid int) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("container init (pid %d) is gone: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	buf := make([]byte, 1)
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait on exec fifo: %w", err)
+		}
+		if fds[0].Revents&unix.POLLIN != 0 {
+			n, err := unix.Read(fd, buf)
+			if err == unix.EAGAIN || err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read exec fifo: %w", err)
+			}
+			if n == 1 {
+				return nil
+			}
+		}
+		if fds[1].Revents&unix.POLLIN != 0 {
+			return fmt.Errorf("container init (pid %d) exited before it could be started", pid)
+		}
+	}
+}
+
+// Signal sends sig to the container's init, or with all to every process in
+// its cgroup.
+func (c *Container) Signal(sig unix.Signal, all bool) error {
+	status := c.Status()
+	if status == Stopped || status == Creating && c.state.InitPid == 0 {
+		return fmt.Errorf("container %s is not running", c.state.ID)
+	}
+	if all {
+		m := c.cgroup()
+		if m == nil {
+			return fmt.Errorf("kill --all: container %s has no cgroup to find its processes in", c.state.ID)
+		}
+		if err := m.KillAll(sig); err != nil {
+			return fmt.Errorf("signal processes of %s: %w", c.state.ID, err)
+		}
+		if status == Paused && (sig == unix.SIGKILL || sig == unix.SIGTERM) {
+			// Signals are held while frozen; let them be delivered.
+			if err := m.Thaw(); err != nil {
+				logrus.Warnf("thaw %s after signalling: %v", c.state.ID, err)
+			}
+		}
+		return nil
+	}
+	pidfd, err := c.initPidfd()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pidfd)
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
+		if err == unix.ESRCH {
+			return fmt.Errorf("container %s is not running", c.state.ID)
+		}
+		return fmt.Errorf("signal container %s init: %w", c.state.ID, err)
+	}
+	return nil
+}
+
+// initPidfd opens a pidfd on init and checks it is still the same process.
+func (c *Container) initPidfd() (int, error) {
+	pidfd, err := unix.PidfdOpen(c.state.InitPid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("container %s is not running", c.state.ID)
+	}
+	if !c.state.initAlive() {
+		unix.Close(pidfd)
+		return -1, fmt.Errorf("container %s is not running", c.state.ID)
+	}
+	return pidfd, nil
+}
+
+// waitInitExit waits until init has exited (it need not be our child).
+func (c *Container) waitInitExit(timeout time.Duration) error {
+	pidfd, err := unix.PidfdOpen(c.state.InitPid, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(pidfd)
+	if !c.state.initAlive() {
+		return nil
+	}
+	ms := int(timeout / time.Millisecond)
+	for {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("container %s init (pid %d) did not exit within %s", c.state.ID, c.state.InitPid, timeout)
+		}
+		return nil
+	}
+}
+
+// Delete removes a stopped container. With force a running one is killed
+// first. A created container is removed without force, as runc does, so that
+// a manager whose start failed can clean up.
+func (c *Container) Delete(force bool) error {
+	status := c.Status()
+	switch status {
+	case Stopped:
+	case Created, Creating:
+		c.killAll()
+	case Running, Paused:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s; stop it first or use --force", c.state.ID, status)
+		}
+		c.killAll()
+	}
+	return c.destroy()
+}
+
+func (c *Container) killAll() {
+	if m := c.cgroup(); m != nil {
+		if err := m.KillAll(unix.SIGKILL); err != nil {
+			logrus.Debugf("kill cgroup of %s: %v", c.state.ID, err)
+		}
+		_ = m.Thaw()
+	}
+	if c.state.initAlive() {
+		if pidfd, err := c.initPidfd(); err == nil {
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			unix.Close(pidfd)
+		}
+		if err := c.waitInitExit(10 * time.Second); err != nil {
+			logrus.Warnf("%v", err)
+		}
+	}
+}
+
+// destroy removes the cgroup and the state directory and runs the poststop
+// hooks.
+func (c *Container) destroy() error {
+	var errs []error
+	if m := c.cgroup(); m != nil {
+		if err := m.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+		}
+	}
+	if c.state.Config != nil && c.state.Config.Hooks != nil && len(c.state.Config.Hooks.Poststop) > 0 {
+		st := &specs.State{Version: specs.Version, ID: c.state.ID, Status: specs.StateStopped, Bundle: c.state.Bundle, Annotations: c.state.Annotations}
+		if err := RunHooks("poststop", c.state.Config.Hooks.Poststop, st); err != nil {
+			logrus.Warnf("%v", err)
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove state directory: %w", err))
+	}
+	c.Release()
+	return errors.Join(errs...)
+}
+
+// List returns the ids of all containers under root.
+func List(root string) ([]string, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() && ValidateID(e.Name()) == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,426 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/libcontainer/cgroups"
+	"github.com/crossrun/crossrun/spec"
+)
+
+// CreateOptions are create's inputs besides the configuration.
+type CreateOptions struct {
+	Root          string
+	ID            string
+	Bundle        string
+	Spec          *specs.Spec
+	PidFile       string
+	ConsoleSocket string // path of a unix socket to send the pty master to
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFDs   int
+	SystemdCgroup bool
+	Rootless      bool
+	// Console, when set, receives the pty master instead of ConsoleSocket
+	// (used by a foreground "run" with a terminal).
+	Console *os.File
+	// Foreground marks a "run" that waits for the container: init dies if
+	// crossrun does.
+	Foreground bool
+}
+
+// bootstrap is what the parent tells init.
+type bootstrap struct {
+	ID           string      `json:"id"`
+	Bundle       string      `json:"bundle"`
+	Rootfs       string      `json:"rootfs"`
+	Spec         *specs.Spec `json:"spec"`
+	NoPivot      bool        `json:"no_pivot"`
+	NoNewKeyring bool        `json:"no_new_keyring"`
+	PreserveFDs  int         `json:"preserve_fds"`
+	HostPid      int         `json:"host_pid"`
+	HasConsole   bool        `json:"has_console"`
+	Debug        bool        `json:"debug"`
+}
+
+// Init is a container's init process as seen from the crossrun that started
+// it.
+type Init struct {
+	cmd *exec.Cmd
+	Pid int
+}
+
+// Wait waits for init to exit and returns its wait status.
+func (p *Init) Wait() (syscall.WaitStatus, error) {
+	err := p.cmd.Wait()
+	if p.cmd.ProcessState == nil {
+		return 0, err
+	}
+	return p.cmd.ProcessState.Sys().(syscall.WaitStatus), nil
+}
+
+// Create makes a container: its state directory, cgroup and init process,
+// which it leaves blocked on the exec fifo. On any failure nothing is left
+// behind.
+func Create(opts CreateOptions) (c *Container, p *Init, err error) {
+	if err := ValidateID(opts.ID); err != nil {
+		return nil, nil, err
+	}
+	s := opts.Spec
+	rootfs := spec.RootfsPath(s, opts.Bundle)
+	if err := os.MkdirAll(opts.Root, 0o711); err != nil {
+		return nil, nil, fmt.Errorf("create state root %s: %w", opts.Root, err)
+	}
+	dir := filepath.Join(opts.Root, opts.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, nil, fmt.Errorf("container %q already exists; pick another id or \"crossrun delete %s\" first", opts.ID, opts.ID)
+		}
+		return nil, nil, fmt.Errorf("create state directory: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	c = &Container{root: opts.Root, dir: dir, lock: lock, state: &State{
+		ID:            opts.ID,
+		Bundle:        opts.Bundle,
+		Rootfs:        rootfs,
+		Annotations:   s.Annotations,
+		Config:        s,
+		SystemdCgroup: opts.SystemdCgroup,
+		Rootless:      opts.Rootless,
+	}}
+	var cg cgroups.Manager
+	var cmd *exec.Cmd
+	defer func() {
+		if err == nil {
+			return
+		}
+		if cmd != nil && cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			_, _ = cmd.Process.Wait()
+		}
+		if c.state.InitPid > 0 && (cmd == nil || c.state.InitPid != cmd.Process.Pid) {
+			_ = unix.Kill(c.state.InitPid, unix.SIGKILL)
+			_ = c.waitInitExit(5 * time.Second)
+		}
+		if cg != nil {
+			_ = cg.KillAll(unix.SIGKILL)
+			if derr := cg.Destroy(); derr != nil {
+				logrus.Warnf("remove cgroup after failed create: %v", derr)
+			}
+		}
+		os.RemoveAll(dir)
+		lock.Close()
+		c = nil
+	}()
+
+	if s.Process.Terminal && opts.ConsoleSocket == "" && opts.Console == nil {
+		return nil, nil, errors.New("process.terminal is true but no --console-socket was given; pass one, or set terminal to false")
+	}
+	if !s.Process.Terminal && (opts.ConsoleSocket != "" || opts.Console != nil) {
+		return nil, nil, errors.New("--console-socket was given but process.terminal is false")
+	}
+	fifoPath := filepath.Join(dir, execFifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, nil, fmt.Errorf("chmod exec fifo: %w", err)
+	}
+	fifoFd, err := unix.Open(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	fifo := os.NewFile(uintptr(fifoFd), "exec.fifo")
+	defer fifo.Close()
+
+	parentSock, childSock, err := newSyncPair()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer parentSock.Close()
+	defer childSock.Close()
+
+	console := opts.Console
+	if opts.ConsoleSocket != "" {
+		console, err = dialConsoleSocket(opts.ConsoleSocket)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer console.Close()
+	}
+
+	exe, err := sealedSelf()
+	if err != nil {
+		return nil, nil, err
+	}
+
+	plan, err := planNamespaces(s)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// Descriptors 3 .. 3+PreserveFDs-1 are passed through untouched; ours
+	// follow them.
+	var extra []*os.File
+	for i := 0; i < opts.PreserveFDs; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	base := 3 + len(extra)
+	extra = append(extra, childSock.f, fifo)
+	env := []string{
+		envInitSync + "=" + strconv.Itoa(base),
+		envInitFifo + "=" + strconv.Itoa(base+1),
+	}
+	if console != nil {
+		extra = append(extra, console)
+		env = append(env, envInitConsole+"="+strconv.Itoa(base+2))
+	}
+	if plan.nsenter != "" {
+		env = append(env, envNsenter+"="+plan.nsenter)
+	}
+	cmd = &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Args:       []string{"crossrun", "init"},
+		Env:        env,
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: plan.cloneFlags,
+		},
+	}
+	if s.Process.Terminal {
+		// The terminal replaces stdio inside init; do not hold the caller's.
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	}
+	if opts.Foreground && plan.pidPath == "" {
+		// Pdeathsig follows the forking thread; with a joined pid
+		// namespace that thread ends early, so it is not used there.
+		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
+	}
+	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		cmd.SysProcAttr.UidMappings = idMaps(s.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(s.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	if err := startInit(cmd, plan); err != nil {
+		return nil, nil, fmt.Errorf("start container init: %w", err)
+	}
+	p = &Init{cmd: cmd, Pid: cmd.Process.Pid}
+	childSock.Close()
+
+	c.state.InitPid = p.Pid
+	if start, err := processStartTime(p.Pid); err == nil {
+		c.state.InitStartTime = start
+	}
+	c.state.Created = time.Now().UTC()
+	c.state.Owner = ""
+
+	// The cgroup comes before init does anything, so that its whole setup
+	// is accounted and limited.
+	cg, err = newCgroup(s, opts.ID, opts.SystemdCgroup, opts.Rootless)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cg != nil {
+		if err := cg.Apply(p.Pid); err != nil {
+			return nil, nil, fmt.Errorf("add init to cgroup: %w", err)
+		}
+		c.state.CgroupPaths = cg.Paths()
+		if s.Linux.Resources != nil {
+			if err := cg.Set(s.Linux.Resources); err != nil {
+				return nil, nil, fmt.Errorf("set cgroup limits: %w", err)
+			}
+		}
+	}
+	if err := writeState(dir, c.state); err != nil {
+		return nil, nil, err
+	}
+	if s.Process.OOMScoreAdj != nil {
+		if err := setOOMScoreAdj(p.Pid, *s.Process.OOMScoreAdj); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	boot := bootstrap{
+		ID: opts.ID, Bundle: opts.Bundle, Rootfs: rootfs, Spec: s,
+		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring, PreserveFDs: opts.PreserveFDs,
+		HostPid: p.Pid, HasConsole: console != nil, Debug: logrus.IsLevelEnabled(logrus.DebugLevel),
+	}
+	if err := parentSock.send(msgBootstrap, boot); err != nil {
+		return nil, nil, fmt.Errorf("send configuration to init: %w", initGone(p, err))
+	}
+	for {
+		m, fds, err := parentSock.recv()
+		if err != nil {
+			return nil, nil, initGone(p, err)
+		}
+		switch m.Type {
+		case msgError:
+			return nil, nil, errors.New(m.Message)
+		case msgRunHooks:
+			st := c.OCIState()
+			st.Status = specs.StateCreating
+			st.Pid = p.Pid
+			var herr error
+			if h := s.Hooks; h != nil {
+				if herr = RunHooks("prestart", h.Prestart, st); herr == nil {
+					herr = RunHooks("createRuntime", h.CreateRuntime, st)
+				}
+			}
+			if herr != nil {
+				return nil, nil, herr
+			}
+			if err := parentSock.send(msgHooksDone, nil); err != nil {
+				return nil, nil, initGone(p, err)
+			}
+		case msgSeccompFd:
+			err := handleSeccompFd(s, c, fds)
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := parentSock.send(msgSeccompDone, nil); err != nil {
+				return nil, nil, initGone(p, err)
+			}
+		case msgReady:
+			c.state.Ready = true
+			c.state.NamespacePaths = namespacePaths(p.Pid, s)
+			if err := writeState(dir, c.state); err != nil {
+				return nil, nil, err
+			}
+			if opts.PidFile != "" {
+				if err := writePidFile(opts.PidFile, p.Pid); err != nil {
+					return nil, nil, err
+				}
+			}
+			return c, p, nil
+		default:
+			return nil, nil, fmt.Errorf("unexpected message %q from init", m.Type)
+		}
+	}
+}
+
+// initGone turns a broken sync socket into the most useful error: init's
+// exit status when it died.
+func initGone(p *Init, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
+		ws, werr := p.Wait()
+		if werr == nil || p.cmd.ProcessState != nil {
+			if ws.Signaled() {
+				return fmt.Errorf("container init was killed by signal %d during setup", ws.Signal())
+			}
+			return fmt.Errorf("container init exited with status %d during setup", ws.ExitStatus())
+		}
+		return errors.New("container init exited during setup")
+	}
+	return err
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, x := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+	}
+	return out
+}
+
+func namespacePaths(pid int, s *specs.Spec) map[string]string {
+	out := map[string]string{}
+	for _, ns := range s.Linux.Namespaces {
+		name := spec.NamespaceProcName[ns.Type]
+		out[string(ns.Type)] = "/proc/" + strconv.Itoa(pid) + "/ns/" + name
+	}
+	return out
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	if err := os.Rename(tmp, abs); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	return nil
+}
+
+func setOOMScoreAdj(pid, score int) error {
+	path := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
+	err := os.WriteFile(path, []byte(strconv.Itoa(score)), 0)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("set process.oomScoreAdj to %d: permission denied: lowering oom_score_adj needs CAP_SYS_RESOURCE, which this crossrun process does not have; use a value >= the current one", score)
+	}
+	return fmt.Errorf("set process.oomScoreAdj to %d: %w", score, err)
+}
+
+func dialConsoleSocket(path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("connect to --console-socket %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), "console-socket"), nil
+}
+
+func lockDirNonBlocking(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Environment variables that carry descriptor numbers to init.
+const (
+	envInitSync    = "_CROSSRUN_SYNC"
+	envInitFifo    = "_CROSSRUN_FIFO"
+	envInitConsole = "_CROSSRUN_CONSOLE"
+	envNsenter     = "_CROSSRUN_NSENTER"
+)
+
+func envFd(name string) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return -1
+	}
+	return n
+}

@@ -1,0 +1,151 @@
+package libcontainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Status is a container's lifecycle state, as the runtime-spec names them,
+// plus runc's "paused".
+type Status string
+
+const (
+	Creating Status = "creating"
+	Created  Status = "created"
+	Running  Status = "running"
+	Paused   Status = "paused"
+	Stopped  Status = "stopped"
+)
+
+const (
+	stateFile    = "state.json"
+	execFifoName = "exec.fifo"
+)
+
+// State is what crossrun keeps about a container in <root>/<id>/state.json.
+// The status is not stored: it is computed from the init process, the exec
+// fifo and the cgroup freezer each time it is asked for.
+type State struct {
+	ID             string            `json:"id"`
+	InitPid        int               `json:"init_process_pid"`
+	InitStartTime  uint64            `json:"init_process_start"`
+	Created        time.Time         `json:"created"`
+	Bundle         string            `json:"bundle"`
+	Rootfs         string            `json:"rootfs"`
+	Owner          string            `json:"owner"`
+	Annotations    map[string]string `json:"annotations,omitempty"`
+	CgroupPaths    map[string]string `json:"cgroup_paths,omitempty"`
+	NamespacePaths map[string]string `json:"namespace_paths,omitempty"`
+	// Ready is set once init has finished setting up and waits on the exec
+	// fifo; before that the container is "creating".
+	Ready bool `json:"ready"`
+	// Config is the configuration the container was created with, after
+	// crossrun's own additions (kernel-ABI profile).
+	Config *specs.Spec `json:"config"`
+	// SystemdCgroup and Rootless record the global flags at create time.
+	SystemdCgroup bool `json:"systemd_cgroup,omitempty"`
+	Rootless      bool `json:"rootless,omitempty"`
+}
+
+var validID = regexp.MustCompile(`^[\w+.-]+$`)
+
+// ValidateID checks a container id the way runc does: letters, digits and
+// "_+.-" only, not "." or "..".
+func ValidateID(id string) error {
+	if id == "" {
+		return errors.New("container id is empty; give one, e.g. \"crossrun run mycontainer\"")
+	}
+	if len(id) > 1024 {
+		return fmt.Errorf("container id is %d characters long; the limit is 1024", len(id))
+	}
+	if !validID.MatchString(id) || id == "." || id == ".." {
+		return fmt.Errorf("invalid container id %q: use only letters, digits and _ + . - (and not \".\" or \"..\")", id)
+	}
+	return nil
+}
+
+func writeState(dir string, st *State) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".state-")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
+
+// ErrCorruptState marks a state.json that exists but cannot be read.
+var ErrCorruptState = errors.New("corrupt state")
+
+func readState(dir string) (*State, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v; remove it with \"crossrun delete --force %s\"", ErrCorruptState, filepath.Join(dir, stateFile), err, filepath.Base(dir))
+	}
+	return &st, nil
+}
+
+// processStartTime returns field 22 of /proc/PID/stat (start time in clock
+// ticks), which together with the pid identifies a process across pid reuse.
+func processStartTime(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(s[i+1:])
+	// fields[0] is the state (field 3); start time is field 22.
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	if fields[0] == "Z" || fields[0] == "X" {
+		return 0, unix.ESRCH
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+// initAlive reports whether the container's init process still runs (and
+// is the same process, not a reused pid).
+func (st *State) initAlive() bool {
+	if st.InitPid <= 0 {
+		return false
+	}
+	start, err := processStartTime(st.InitPid)
+	if err != nil {
+		return false
+	}
+	return start == st.InitStartTime
+}

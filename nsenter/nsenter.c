@@ -1,0 +1,120 @@
+//go:build linux && cgo
+
+// The nsenter constructor joins namespaces that a multi-threaded process
+// cannot join (user and mount) before the Go runtime starts any thread.
+//
+// It acts only when _CROSSRUN_NSENTER is set, to a comma-separated list of
+// TYPE:PATH entries (TYPE is a /proc/PID/ns name: user, mnt, net, ipc, uts,
+// cgroup, time, pid). All paths are opened first, then joined with the user
+// namespace first, so that the others are entered with the privileges it
+// grants. On failure it reports on the sync socket named by _CROSSRUN_SYNC
+// (crossrun's framing: a 4-byte big-endian length and a JSON message) and
+// exits.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_NS 16
+
+struct ns_entry {
+	int flag;
+	int fd;
+	char name[16];
+	char path[4096];
+};
+
+static void report(const char *fmt, const char *a, const char *b, int err)
+{
+	char msg[1024], json[2048];
+	int n;
+	const char *env = getenv("_CROSSRUN_SYNC");
+
+	snprintf(msg, sizeof(msg), fmt, a, b);
+	if (err)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ": %s", strerror(err));
+	/* msg holds paths and strerror text: escape what JSON needs. */
+	n = snprintf(json, sizeof(json), "{\"type\":\"error\",\"message\":\"container init: ");
+	for (const char *p = msg; *p && n < (int)sizeof(json) - 8; p++) {
+		if (*p == '"' || *p == '\\')
+			json[n++] = '\\';
+		json[n++] = (*p == '\n') ? ' ' : *p;
+	}
+	n += snprintf(json + n, sizeof(json) - n, "\"}");
+	if (env) {
+		int fd = atoi(env);
+		unsigned char hdr[4] = { (n >> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff };
+		if (write(fd, hdr, 4) == 4 && write(fd, json, n) == n)
+			_exit(1);
+	}
+	fprintf(stderr, "crossrun: %s\n", msg);
+	_exit(1);
+}
+
+static int ns_flag(const char *name)
+{
+	static const struct { const char *name; int flag; } table[] = {
+		{ "user", CLONE_NEWUSER }, { "mnt", CLONE_NEWNS }, { "net", CLONE_NEWNET },
+		{ "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS }, { "cgroup", CLONE_NEWCGROUP },
+		{ "pid", CLONE_NEWPID },
+#ifdef CLONE_NEWTIME
+		{ "time", CLONE_NEWTIME },
+#endif
+	};
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(table[i].name, name) == 0)
+			return table[i].flag;
+	return 0;
+}
+
+__attribute__((constructor)) static void crossrun_nsenter(void)
+{
+	const char *spec = getenv("_CROSSRUN_NSENTER");
+	struct ns_entry ns[MAX_NS];
+	int count = 0;
+	char buf[8192];
+
+	if (spec == NULL || *spec == '\0')
+		return;
+	if (strlen(spec) >= sizeof(buf))
+		report("namespace list %s%s is too long", "", "", 0);
+	strcpy(buf, spec);
+
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':');
+		if (colon == NULL || count == MAX_NS)
+			report("bad namespace entry %s%s", tok, "", 0);
+		*colon = '\0';
+		if (strlen(tok) >= sizeof(ns[count].name) || strlen(colon + 1) >= sizeof(ns[count].path))
+			report("bad namespace entry %s:%s", tok, colon + 1, 0);
+		strcpy(ns[count].name, tok);
+		strcpy(ns[count].path, colon + 1);
+		ns[count].flag = ns_flag(tok);
+		if (ns[count].flag == 0)
+			report("unknown namespace type %s%s", tok, "", 0);
+		ns[count].fd = open(ns[count].path, O_RDONLY | O_CLOEXEC);
+		if (ns[count].fd < 0)
+			report("open %s namespace %s", tok, ns[count].path, errno);
+		count++;
+	}
+
+	/* The user namespace first: it grants the rights to join the rest. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < count; i++) {
+			int is_user = ns[i].flag == CLONE_NEWUSER;
+			if ((pass == 0) != is_user)
+				continue;
+			if (setns(ns[i].fd, ns[i].flag) < 0)
+				report("join %s namespace %s", ns[i].name, ns[i].path, errno);
+			close(ns[i].fd);
+		}
+	}
+	if (unsetenv("_CROSSRUN_NSENTER") < 0)
+		report("unsetenv%s%s", "", "", errno);
+}

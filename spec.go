@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crossrun/crossrun/spec"
+)
+
+var specCommand = &cli.Command{
+	Name:  "spec",
+	Usage: "create a new specification file (config.json)",
+	Description: `The spec command writes a config.json for a bundle: an interactive sh
+in its own namespaces, like runc's. Edit it before running the container.`,
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "path to the root of the bundle directory"},
+		&cli.BoolFlag{Name: "rootless", Usage: "generate a configuration for a rootless container"},
+	},
+	Action: func(ctx *cli.Context) error {
+		if err := checkArgs(ctx, 0, true); err != nil {
+			return err
+		}
+		s := spec.Default()
+		if ctx.Bool("rootless") {
+			spec.MakeRootless(s)
+		}
+		bundle := ctx.String("bundle")
+		path := filepath.Join(bundle, spec.ConfigName)
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("file %s exists; remove it first", path)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		data, err := json.MarshalIndent(s, "", "\t")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(path, append(data, '\n'), 0o666)
+	},
+}
