@@ -78,7 +78,7 @@ func newApp() *cli.App {
 			specCommand,
 			startCommand,
 			stateCommand,
-			// binfmtCommand,
+			binfmtCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

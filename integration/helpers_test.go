@@ -184,8 +184,21 @@ func crossrunIn(t *testing.T, dir string, stdin []byte, args ...string) result {
 	full := append([]string{"--root", stateRoot}, args...)
 	cmd := exec.Command(crossrunBin, full...)
 	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// Files, not pipes: a created or detached container keeps its stdio
+	// open long after crossrun has exited.
+	outF, err := os.CreateTemp("", "crossrun-stdout-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(outF.Name())
+	defer outF.Close()
+	errF, err := os.CreateTemp("", "crossrun-stderr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(errF.Name())
+	defer errF.Close()
+	cmd.Stdout, cmd.Stderr = outF, errF
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -199,9 +212,12 @@ func crossrunIn(t *testing.T, dir string, stdin []byte, args ...string) result {
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("crossrun %v: timed out after 60s; stderr: %s", args, stderr.String())
+		errData, _ := os.ReadFile(errF.Name())
+		t.Fatalf("crossrun %v: timed out after 60s; stderr: %s", args, errData)
 	}
-	return result{Stdout: stdout.String(), Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}
+	outData, _ := os.ReadFile(outF.Name())
+	errData, _ := os.ReadFile(errF.Name())
+	return result{Stdout: string(outData), Stderr: string(errData), Code: cmd.ProcessState.ExitCode()}
 }
 
 // mustRun runs crossrun and fails the test on a non-zero exit.
@@ -238,9 +254,14 @@ func waitStatus(t *testing.T, id, want string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		st := state(t, id)
-		if st["status"] == want {
-			return
+		var st map[string]any
+		if r := crossrun(t, "state", id); r.Code == 0 {
+			if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+				t.Fatalf("state %s: %v", id, err)
+			}
+			if st["status"] == want {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("container %s: status %v, want %s", id, st["status"], want)

@@ -353,7 +353,7 @@ func (c *Container) killAll() {
 func (c *Container) destroy() error {
 	var errs []error
 	if m := c.cgroup(); m != nil {
-		if err := m.Destroy(); err != nil {
+		if err := destroyCgroup(m); err != nil {
 			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 		}
 	}
@@ -389,3 +389,24 @@ func List(root string) ([]string, error) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// destroyCgroup removes a cgroup whose processes have been killed. Killed
+// processes leave their cgroup a moment after the signal, so removal is
+// retried, with the survivors killed again, for a bounded time.
+func destroyCgroup(m cgroups.Manager) error {
+	deadline := time.Now().Add(10 * time.Second)
+	delay := time.Millisecond
+	for {
+		err := m.Destroy()
+		if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+		if pids, perr := m.Pids(); perr == nil && len(pids) > 0 {
+			_ = m.KillAll(unix.SIGKILL)
+		}
+		time.Sleep(delay)
+		if delay < 50*time.Millisecond {
+			delay *= 2
+		}
+	}
+}

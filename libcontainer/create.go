@@ -74,7 +74,7 @@ func (p *Init) Wait() (syscall.WaitStatus, error) {
 // Create makes a container: its state directory, cgroup and init process,
 // which it leaves blocked on the exec fifo. On any failure nothing is left
 // behind.
-func Create(opts CreateOptions) (c *Container, p *Init, err error) {
+func Create(opts CreateOptions) (_ *Container, _ *Init, err error) {
 	if err := ValidateID(opts.ID); err != nil {
 		return nil, nil, err
 	}
@@ -95,7 +95,7 @@ func Create(opts CreateOptions) (c *Container, p *Init, err error) {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	c = &Container{root: opts.Root, dir: dir, lock: lock, state: &State{
+	c := &Container{root: opts.Root, dir: dir, lock: lock, state: &State{
 		ID:            opts.ID,
 		Bundle:        opts.Bundle,
 		Rootfs:        rootfs,
@@ -126,7 +126,6 @@ func Create(opts CreateOptions) (c *Container, p *Init, err error) {
 		}
 		os.RemoveAll(dir)
 		lock.Close()
-		c = nil
 	}()
 
 	if s.Process.Terminal && opts.ConsoleSocket == "" && opts.Console == nil {
@@ -219,11 +218,14 @@ func Create(opts CreateOptions) (c *Container, p *Init, err error) {
 		cmd.SysProcAttr.UidMappings = idMaps(s.Linux.UIDMappings)
 		cmd.SysProcAttr.GidMappings = idMaps(s.Linux.GIDMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root before exec, so that init keeps
+		// its capabilities in the new user namespace.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	if err := startInit(cmd, plan); err != nil {
 		return nil, nil, fmt.Errorf("start container init: %w", err)
 	}
-	p = &Init{cmd: cmd, Pid: cmd.Process.Pid}
+	p := &Init{cmd: cmd, Pid: cmd.Process.Pid}
 	childSock.Close()
 
 	c.state.InitPid = p.Pid
@@ -244,8 +246,8 @@ func Create(opts CreateOptions) (c *Container, p *Init, err error) {
 			return nil, nil, fmt.Errorf("add init to cgroup: %w", err)
 		}
 		c.state.CgroupPaths = cg.Paths()
-		if s.Linux.Resources != nil {
-			if err := cg.Set(s.Linux.Resources); err != nil {
+		if r := containerResources(s); r != nil {
+			if err := cg.Set(r); err != nil {
 				return nil, nil, fmt.Errorf("set cgroup limits: %w", err)
 			}
 		}

@@ -1,0 +1,76 @@
+package seccomp
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// archTable is one seccomp architecture: what the kernel puts in
+// seccomp_data.arch for it, how its arguments are laid out, and its syscall
+// numbers.
+type archTable struct {
+	name      string // SCMP_ARCH_ name
+	goarch    string // GOARCH running natively as this arch ("" if none)
+	audit     uint32 // AUDIT_ARCH_* value
+	bits      int    // argument register width: 32 or 64
+	bigEndian bool   // layout of the 64-bit args in seccomp_data
+	syscalls  map[string]uint32
+	maxNr     uint32   // highest syscall number in the table (ARM private calls excluded)
+	compat    []string // other arches a kernel of this arch also runs
+}
+
+// lookupArch accepts a Go arch name ("amd64") or an OCI/libseccomp name
+// ("SCMP_ARCH_X86_64"); "" means the arch this program runs on.
+func lookupArch(arch string) (*archTable, error) {
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	if t, ok := archTables[arch]; ok {
+		return t, nil
+	}
+	if t, ok := archTables["SCMP_ARCH_"+strings.ToUpper(arch)]; ok && arch == strings.ToLower(arch) && !strings.HasPrefix(arch, "scmp_") {
+		// Lower-case libseccomp spellings such as "x86_64" or "aarch64".
+		return t, nil
+	}
+	for _, t := range archTables {
+		if t.goarch == arch {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown seccomp architecture %q (want a GOARCH like amd64 or a SCMP_ARCH_ name)", arch)
+}
+
+// Architectures returns the SCMP_ARCH_ names the package can compile for,
+// sorted.
+func Architectures() []string {
+	names := make([]string, 0, len(archTables))
+	for n := range archTables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// NativeArchitectures returns the SCMP_ARCH_ names a kernel of the given
+// arch (GOARCH or SCMP_ARCH_ name; "" for the host) runs: the arch itself
+// first, then its compat ABIs (SCMP_ARCH_X86_64 -> X86_64, X86, X32).
+func NativeArchitectures(arch string) ([]string, error) {
+	t, err := lookupArch(arch)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{t.name}, t.compat...), nil
+}
+
+// SyscallNumber returns the number of a syscall on an arch (GOARCH or
+// SCMP_ARCH_ name) as seen by a seccomp filter.
+func SyscallNumber(arch, name string) (uint32, bool) {
+	t, err := lookupArch(arch)
+	if err != nil {
+		return 0, false
+	}
+	n, ok := t.syscalls[name]
+	return n, ok
+}
