@@ -151,9 +151,17 @@ func TestDeleteCreated(t *testing.T) {
 	cleanupContainer(t, id)
 	mustRun(t, "create", "--bundle", b.Dir, id)
 	pid := int(state(t, id)["pid"].(float64))
-	mustRun(t, "delete", id)
+	// The runtime-spec: deleting a container that is not stopped is an
+	// error; --force kills it first.
+	if r := crossrun(t, "delete", id); r.Code == 0 || !strings.Contains(r.Stderr, "not stopped") {
+		t.Fatalf("delete of a created container: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if st := state(t, id); st["status"] != "created" {
+		t.Fatalf("failed delete changed the container: %v", st["status"])
+	}
+	mustRun(t, "delete", "--force", id)
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/exe"); err == nil {
-		t.Fatalf("init %d still alive after delete", pid)
+		t.Fatalf("init %d still alive after delete --force", pid)
 	}
 }
 

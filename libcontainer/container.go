@@ -187,9 +187,7 @@ func (c *Container) Start() error {
 	if h := c.state.Config.Hooks; h != nil && len(h.Poststart) > 0 {
 		st := c.OCIState()
 		st.Status = specs.StateRunning
-		if err := RunHooks("poststart", h.Poststart, st); err != nil {
-			logrus.Warnf("%v", err)
-		}
+		RunHooksWarn("poststart", h.Poststart, st)
 	}
 	return nil
 }
@@ -208,6 +206,7 @@ func releaseExecFifo(path string, pid int) error {
 	}
 	defer unix.Close(pidfd)
 	buf := make([]byte, 1)
+	got := false
 	for {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
 		_, err := unix.Poll(fds, -1)
@@ -226,10 +225,22 @@ func releaseExecFifo(path string, pid int) error {
 				return fmt.Errorf("read exec fifo: %w", err)
 			}
 			if n == 1 {
+				got = true
+				continue
+			}
+			if n == 0 && got {
+				// EOF: init's end, close-on-exec, went away with execve.
 				return nil
 			}
 		}
+		if fds[0].Revents&unix.POLLHUP != 0 && got {
+			return nil
+		}
 		if fds[1].Revents&unix.POLLIN != 0 {
+			if got {
+				// Started, then exited (or failed to exec).
+				return nil
+			}
 			return fmt.Errorf("container init (pid %d) exited before it could be started", pid)
 		}
 	}
@@ -312,16 +323,15 @@ func (c *Container) waitInitExit(timeout time.Duration) error {
 	}
 }
 
-// Delete removes a stopped container. With force a running one is killed
-// first. A created container is removed without force, as runc does, so that
-// a manager whose start failed can clean up.
+// Delete removes a stopped container. With force a created, running or
+// paused one is killed first; without it, deleting a container that is not
+// stopped is an error, as the runtime-spec requires.
 func (c *Container) Delete(force bool) error {
 	status := c.Status()
 	switch status {
 	case Stopped:
-	case Created, Creating:
 		c.killAll()
-	case Running, Paused:
+	case Created, Creating, Running, Paused:
 		if !force {
 			return fmt.Errorf("cannot delete container %s that is not stopped: %s; stop it first or use --force", c.state.ID, status)
 		}
@@ -359,9 +369,7 @@ func (c *Container) destroy() error {
 	}
 	if c.state.Config != nil && c.state.Config.Hooks != nil && len(c.state.Config.Hooks.Poststop) > 0 {
 		st := &specs.State{Version: specs.Version, ID: c.state.ID, Status: specs.StateStopped, Bundle: c.state.Bundle, Annotations: c.state.Annotations}
-		if err := RunHooks("poststop", c.state.Config.Hooks.Poststop, st); err != nil {
-			logrus.Warnf("%v", err)
-		}
+		RunHooksWarn("poststop", c.state.Config.Hooks.Poststop, st)
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove state directory: %w", err))

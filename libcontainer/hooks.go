@@ -11,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 )
 
 // RunHooks runs each hook in order with the container state on its stdin,
@@ -29,6 +30,24 @@ func RunHooks(kind string, hooks []specs.Hook, state *specs.State) error {
 		}
 	}
 	return nil
+}
+
+// RunHooksWarn runs every hook even when some fail, logging a warning for
+// each failure: the runtime-spec's rule for poststart and poststop hooks.
+func RunHooksWarn(kind string, hooks []specs.Hook, state *specs.State) {
+	if len(hooks) == 0 {
+		return
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		logrus.Warnf("%s hooks: %v", kind, err)
+		return
+	}
+	for i, h := range hooks {
+		if err := runHook(h, data); err != nil {
+			logrus.Warnf("%s hook #%d (%s) failed: %v", kind, i, h.Path, err)
+		}
+	}
 }
 
 func runHook(h specs.Hook, state []byte) error {

@@ -183,6 +183,12 @@ func runInit(sock *syncSocket) error {
 	if cwdErr != nil && !errors.Is(cwdErr, unix.EACCES) {
 		return fmt.Errorf("chdir to process.cwd %q: %w", p.Cwd, cwdErr)
 	}
+	if cwdErr == nil {
+		// Before any seccomp filter, which may deny getcwd.
+		if err := checkCwd(); err != nil {
+			return err
+		}
+	}
 	if err := dropBoundingSet(p.Capabilities); err != nil {
 		return err
 	}
@@ -200,6 +206,9 @@ func runInit(sock *syncSocket) error {
 		if err := unix.Chdir(p.Cwd); err != nil {
 			return fmt.Errorf("chdir to process.cwd %q as uid %d: %w", p.Cwd, p.User.UID, err)
 		}
+		if err := checkCwd(); err != nil {
+			return err
+		}
 	}
 	if err := applyCapabilities(p.Capabilities); err != nil {
 		return err
@@ -214,9 +223,6 @@ func runInit(sock *syncSocket) error {
 		umask = int(*p.User.Umask)
 	}
 	unix.Umask(umask)
-	if err := checkCwd(); err != nil {
-		return err
-	}
 	if p.NoNewPrivileges {
 		// As late as possible, but while the parent can still take a
 		// notify descriptor.
@@ -291,9 +297,11 @@ func waitExecFifo() error {
 		}
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	defer unix.Close(w)
+	// w stays open, close-on-exec: start reads until it goes away with
+	// execve, so poststart hooks run after the user process is executing.
 	unix.Close(fd)
 	if _, err := unix.Write(w, []byte{'0'}); err != nil {
+		unix.Close(w)
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	return nil
