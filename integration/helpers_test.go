@@ -269,3 +269,8 @@ func waitStatus(t *testing.T, id, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// crossrunCmd returns an unstarted crossrun command with the test's --root.
+func crossrunCmd(args ...string) *exec.Cmd {
+	return exec.Command(crossrunBin, append([]string{"--root", stateRoot}, args...)...)
+}
