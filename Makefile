@@ -33,6 +33,10 @@ test:
 demo:
 	bash scripts/demo.sh
 
+# Benchmarks (root): seccomp filter length and syscall overhead next to runc.
+bench: build
+	$(GO) run ./bench/seccompbench -crossrun $(CURDIR)/crossrun
+
 generate:
 	$(GO) generate ./...
 

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"sort"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/crossrun/crossrun/binfmt"
 	"github.com/crossrun/crossrun/libcontainer/cgroups"
@@ -59,20 +61,7 @@ func runtimeFeatures() *features.Features {
 				V2:      boolp(mode != cgroups.Legacy),
 				Systemd: boolp(false), SystemdUser: boolp(false), Rdma: boolp(false),
 			},
-			Seccomp: &features.Seccomp{
-				Enabled: boolp(true),
-				Actions: []string{
-					"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-					"SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP",
-				},
-				Operators: []string{
-					"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-					"SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE",
-				},
-				Archs:          seccomp.Architectures(),
-				KnownFlags:     []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
-				SupportedFlags: []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
-			},
+			Seccomp:         seccomp.Features(),
 			Apparmor:        &features.Apparmor{Enabled: boolp(false)},
 			Selinux:         &features.Selinux{Enabled: boolp(false)},
 			IntelRdt:        &features.IntelRdt{Enabled: boolp(false)},
@@ -81,11 +70,39 @@ func runtimeFeatures() *features.Features {
 		Annotations: map[string]string{
 			"org.opencontainers.runc.checkpoint.enabled": "false",
 			"run.crossrun.version":                       version,
-			seccomp.KernelABIAnnotation:                  "supported: X.Y from 3.0 up to the host kernel",
+			seccomp.KernelABIAnnotation:                  kernelABIRange(),
 		},
 	}
 	addForeignArchFeatures(f)
 	return f
+}
+
+// kernelABIRange describes the values the kernel-ABI annotation (and
+// `crossrun spec --kernel-abi`) accepts on this host: "X.Y" from the oldest
+// release the syscall tables date up to the running kernel, found by asking
+// seccomp.ParseKernelVersion, the parser the annotation goes through.
+func kernelABIRange() string {
+	const oldest = "3.0" // seccomp's minKernelABI; checked below
+	if _, err := seccomp.ParseKernelVersion(oldest); err != nil {
+		return "unavailable: " + err.Error()
+	}
+	var u unix.Utsname
+	host := "the running kernel"
+	if unix.Uname(&u) == nil {
+		rel := unix.ByteSliceToString(u.Release[:])
+		if maj, rest, ok := strings.Cut(rel, "."); ok {
+			end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+			if end < 0 {
+				end = len(rest)
+			}
+			if v := maj + "." + rest[:end]; end > 0 {
+				if _, err := seccomp.ParseKernelVersion(v); err == nil {
+					host = v + " (the running kernel)"
+				}
+			}
+		}
+	}
+	return "X.Y from " + oldest + " to " + host + ": syscalls added after Linux X.Y fail with ENOSYS"
 }
 
 // addForeignArchFeatures lists, as annotations, the platforms this host can

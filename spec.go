@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/crossrun/crossrun/seccomp"
 	"github.com/crossrun/crossrun/spec"
 )
 
@@ -16,10 +17,16 @@ var specCommand = &cli.Command{
 	Name:  "spec",
 	Usage: "create a new specification file (config.json)",
 	Description: `The spec command writes a config.json for a bundle: an interactive sh
-in its own namespaces, like runc's. Edit it before running the container.`,
+in its own namespaces, like runc's. Edit it before running the container.
+
+With --kernel-abi X.Y the spec also gets a seccomp profile (linux.seccomp)
+under which every syscall introduced after Linux X.Y fails with ENOSYS, as
+if the container ran on that kernel; everything else is allowed. X.Y is
+3.0 or later and no newer than the running kernel. See docs/kernel-abi.md.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "path to the root of the bundle directory"},
 		&cli.BoolFlag{Name: "rootless", Usage: "generate a configuration for a rootless container"},
+		&cli.StringFlag{Name: "kernel-abi", Usage: "make syscalls newer than Linux `X.Y` fail with ENOSYS (a seccomp profile)"},
 	},
 	Action: func(ctx *cli.Context) error {
 		if err := checkArgs(ctx, 0, true); err != nil {
@@ -28,6 +35,13 @@ in its own namespaces, like runc's. Edit it before running the container.`,
 		s := spec.Default()
 		if ctx.Bool("rootless") {
 			spec.MakeRootless(s)
+		}
+		if ctx.IsSet("kernel-abi") {
+			prof, err := seccomp.KernelABIProfile(ctx.String("kernel-abi"), s.Linux.Seccomp)
+			if err != nil {
+				return fmt.Errorf("--kernel-abi: %w", err)
+			}
+			s.Linux.Seccomp = prof
 		}
 		bundle := ctx.String("bundle")
 		path := filepath.Join(bundle, spec.ConfigName)

@@ -19,9 +19,12 @@ import (
 // container.
 func routeExec(st *initState) (string, error) {
 	s := st.spec
+	// Only a new user namespace may get a private binfmt_misc instance: one
+	// joined by path is shared, and an instance there would hide the host's
+	// handlers from everything else in it.
 	userNS := false
 	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.UserNamespace {
+		if ns.Type == specs.UserNamespace && ns.Path == "" {
 			userNS = true
 		}
 	}

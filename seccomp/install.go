@@ -162,6 +162,10 @@ func Features() *features.Seccomp {
 // flagSupported probes the kernel: seccomp(SET_MODE_FILTER) with a NULL
 // program fails with EFAULT after the flags were accepted, EINVAL before.
 func flagSupported(bit uintptr) bool {
+	if bit == unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV {
+		// The kernel accepts it only together with a notify listener.
+		bit |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+	}
 	_, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, bit, 0)
 	return errors.Is(errno, unix.EFAULT)
 }

@@ -1,0 +1,3 @@
+module github.com/crossrun/crossrun/bench/libseccomp
+
+go 1.26
