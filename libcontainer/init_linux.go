@@ -25,6 +25,10 @@ func IsInit() bool {
 // re-executed by create. It sets the container up from the inside, waits on
 // the exec fifo, and execs the user process. It does not return.
 func InitMain() {
+	if isExecInit() {
+		execInitMain()
+		return
+	}
 	runtime.LockOSThread()
 	// Non-dumpable until exec: nothing in the container may ptrace init or
 	// open its /proc entries (CVE-2016-9962).

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define MAX_NS 16
@@ -82,6 +83,9 @@ __attribute__((constructor)) static void crossrun_nsenter(void)
 
 	if (spec == NULL || *spec == '\0')
 		return;
+	/* Non-dumpable before entering the container's namespaces. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		report("prctl(PR_SET_DUMPABLE)%s%s", "", "", errno);
 	if (strlen(spec) >= sizeof(buf))
 		report("namespace list %s%s is too long", "", "", 0);
 	strcpy(buf, spec);

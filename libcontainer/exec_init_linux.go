@@ -1,0 +1,217 @@
+package libcontainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/binfmt"
+)
+
+// isExecInit reports whether this re-executed crossrun is a process being
+// exec'd into a running container rather than a container's init.
+func isExecInit() bool { return os.Getenv(envExecInit) != "" }
+
+// execInitMain is the body of an exec'd process before it execs the user's
+// program. The nsenter constructor has put it in the container's namespaces
+// (the parent's fork put it in the pid namespace) and the parent has added
+// it to the container's cgroup before sending the configuration. It does not
+// return.
+func execInitMain() {
+	runtime.LockOSThread()
+	// Non-dumpable until exec: nothing in the container may ptrace this
+	// process or open its /proc entries (CVE-2016-9962).
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+	sock := &syncSocket{os.NewFile(uintptr(envFd(envInitSync)), "sync")}
+	code, err := runExecInit(sock)
+	msg := oneLine(err)
+	if serr := sock.send(msgError, msg); serr != nil {
+		fmt.Fprintln(os.Stderr, "crossrun: exec: "+msg)
+	}
+	os.Exit(code)
+}
+
+// runExecInit sets the process up and execs; it returns only on failure,
+// with the exit code to report.
+func runExecInit(sock *syncSocket) (int, error) {
+	m, err := sock.expect(msgExecConfig)
+	if err != nil {
+		return 1, fmt.Errorf("read exec configuration: %w", err)
+	}
+	var boot execBootstrap
+	if err := json.Unmarshal(m.Data, &boot); err != nil {
+		return 1, fmt.Errorf("decode exec configuration: %w", err)
+	}
+	if boot.Debug {
+		logrus.SetLevel(logrus.DebugLevel)
+	}
+	p := boot.Process
+	if p == nil || len(p.Args) == 0 {
+		return 1, errors.New("no process to execute")
+	}
+	if boot.HasConsole {
+		fd := envFd(envInitConsole)
+		if fd < 0 {
+			return 1, errors.New("console descriptor missing")
+		}
+		if err := setupExecConsole(os.NewFile(uintptr(fd), "console-socket"), p.ConsoleSize); err != nil {
+			return 1, err
+		}
+	}
+	// A session keyring of its own, as init has: not crossrun's.
+	if _, err := unix.KeyctlJoinSessionKeyring("_ses." + boot.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
+		return 1, fmt.Errorf("join a new session keyring: %w", err)
+	}
+	if err := setRlimits(p.Rlimits); err != nil {
+		return 1, err
+	}
+	if err := setIOPriority(p.IOPriority); err != nil {
+		return 1, err
+	}
+	if err := setScheduler(p.Scheduler); err != nil {
+		return 1, err
+	}
+	if err := setPersonality(boot.Personality); err != nil {
+		return 1, err
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	// Joining the mount namespace made its root (the container's, after
+	// its pivot_root) this process's root and working directory.
+	cwdErr := unix.Chdir(cwd)
+	if cwdErr != nil && !errors.Is(cwdErr, unix.EACCES) {
+		return 1, fmt.Errorf("chdir to %q in the container: %w", cwd, cwdErr)
+	}
+	execPath, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return 127, err
+	}
+	if err := dropBoundingSet(p.Capabilities); err != nil {
+		return 1, err
+	}
+	st := &initState{spec: &specs.Spec{Linux: &specs.Linux{Seccomp: boot.Seccomp}}, sock: sock}
+	if !p.NoNewPrivileges {
+		// Without no_new_privs a filter needs CAP_SYS_ADMIN: install it
+		// while the process still has it.
+		if err := installSeccomp(st); err != nil {
+			return 1, err
+		}
+	}
+	if err := setUser(p.User); err != nil {
+		return 1, err
+	}
+	if cwdErr != nil {
+		if err := unix.Chdir(cwd); err != nil {
+			return 1, fmt.Errorf("chdir to %q in the container as uid %d: %w", cwd, p.User.UID, err)
+		}
+	}
+	if err := applyCapabilities(p.Capabilities); err != nil {
+		return 1, err
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return 1, fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	umask := 0o022
+	if p.User.Umask != nil {
+		umask = int(*p.User.Umask)
+	}
+	unix.Umask(umask)
+	// The working directory must be inside the container's root, not a
+	// host directory reached through a leaked descriptor (CVE-2024-21626).
+	if err := checkCwd(); err != nil {
+		return 1, err
+	}
+	if p.NoNewPrivileges {
+		if err := installSeccomp(st); err != nil {
+			return 1, err
+		}
+	}
+	// Everything from the sync socket up is close-on-exec; the socket's
+	// closing tells the parent that the exec happened.
+	if err := closeExtraFds(3 + boot.PreserveFDs); err != nil {
+		return 1, err
+	}
+	err = unix.Exec(execPath, p.Args, p.Env)
+	code := 126
+	if errors.Is(err, unix.ENOENT) {
+		code = 127
+	}
+	if errors.Is(err, unix.ENOEXEC) || errors.Is(err, unix.ENOENT) {
+		// A foreign binary without a handler, a missing ELF loader or #!
+		// interpreter: let binfmt say which, from inside the container.
+		_, rerr := binfmt.Route("/", p.Args, p.Env, binfmt.Options{UserNS: boot.UserNS, Cwd: cwd, NoPrivate: true})
+		var d *binfmt.Diagnosis
+		if errors.As(rerr, &d) {
+			return code, d
+		}
+	}
+	return code, execError(p.Args[0], execPath, err)
+}
+
+// setupExecConsole opens a pty in the container's devpts (the mount
+// namespace is the container's, so /dev/ptmx is its own), makes the slave the
+// process's controlling terminal and stdio, and sends the master to the
+// console socket. Unlike init's console it does not touch /dev/console.
+func setupExecConsole(sock *os.File, size *specs.Box) error {
+	defer sock.Close()
+	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /dev/ptmx in the container: %w", err)
+	}
+	defer unix.Close(master)
+	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
+		return fmt.Errorf("unlock pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(master, unix.TIOCGPTN)
+	if err != nil {
+		return fmt.Errorf("get pty number: %w", err)
+	}
+	slavePath := fmt.Sprintf("/dev/pts/%d", n)
+	// TIOCGPTPEER opens the slave from the master, without a path lookup
+	// the container could redirect.
+	var slave int
+	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if e == 0 {
+		slave = int(r)
+	} else {
+		slave, err = unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open pty slave %s: %w", slavePath, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(slave, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+			unix.Close(slave)
+			return fmt.Errorf("%s in the container is not a pty", slavePath)
+		}
+	}
+	defer unix.Close(slave)
+	if size != nil && size.Height > 0 && size.Width > 0 {
+		_ = unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)})
+	}
+	if err := unix.Sendmsg(int(sock.Fd()), []byte(slavePath), unix.UnixRights(master), nil, 0); err != nil {
+		return fmt.Errorf("send pty master to the console socket: %w", err)
+	}
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("make the pty the controlling terminal: %w", err)
+	}
+	for fd := 0; fd < 3; fd++ {
+		if err := unix.Dup3(slave, fd, 0); err != nil {
+			return fmt.Errorf("dup pty to fd %d: %w", fd, err)
+		}
+	}
+	return nil
+}
