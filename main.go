@@ -178,4 +178,3 @@ func loadContainer(ctx *cli.Context) (*libcontainer.Container, error) {
 	}
 	return libcontainer.Load(rootDir(ctx), id)
 }
-
