@@ -30,10 +30,10 @@ func stateOf(c *libcontainer.Container) containerState {
 	if st.Config != nil {
 		version = st.Config.Version
 	}
+	// A stopped container keeps reporting the pid its init had (the
+	// runtime-spec makes pid optional once stopped), so that a manager can
+	// match hook states and exit events to the container.
 	pid := st.InitPid
-	if status == libcontainer.Stopped {
-		pid = 0
-	}
 	return containerState{
 		Version: version, ID: st.ID, InitProcessPid: pid, Status: string(status),
 		Bundle: st.Bundle, Rootfs: st.Rootfs, Created: st.Created, Annotations: st.Annotations, Owner: st.Owner,

@@ -237,7 +237,7 @@ func TestHooks(t *testing.T) {
 	}
 	b.save(t)
 	runOut(t, b, "hooks")
-	for name, status := range map[string]string{"prestart": "creating", "createRuntime": "creating", "poststart": "running", "poststop": "stopped"} {
+	for name, status := range map[string]string{"prestart": "created", "createRuntime": "creating", "poststart": "running", "poststop": "stopped"} {
 		data, err := os.ReadFile(filepath.Join(out, name))
 		if err != nil {
 			t.Errorf("%s hook did not run: %v", name, err)

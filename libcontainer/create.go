@@ -283,7 +283,12 @@ func Create(opts CreateOptions) (_ *Container, _ *Init, err error) {
 			st.Pid = p.Pid
 			var herr error
 			if h := s.Hooks; h != nil {
-				if herr = RunHooks("prestart", h.Prestart, st); herr == nil {
+				// prestart is the runtime-spec 1.0 hook, defined to run once
+				// the container is created and before its process starts;
+				// it sees "created". createRuntime sees "creating".
+				pre := *st
+				pre.Status = specs.StateCreated
+				if herr = RunHooks("prestart", h.Prestart, &pre); herr == nil {
 					herr = RunHooks("createRuntime", h.CreateRuntime, st)
 				}
 			}
