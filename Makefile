@@ -33,9 +33,11 @@ test:
 demo:
 	bash scripts/demo.sh
 
-# Benchmarks (root): seccomp filter length and syscall overhead next to runc.
+# Benchmarks (root): seccomp filter length and syscall overhead next to runc,
+# and the cost of the foreign-arch routing check crossrun adds to a start.
 bench: build
 	$(GO) run ./bench/seccompbench -crossrun $(CURDIR)/crossrun
+	$(GO) test -run '^$$' -bench 'BenchmarkRoute' -benchtime 2000x ./binfmt/
 
 generate:
 	$(GO) generate ./...

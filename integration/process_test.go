@@ -280,3 +280,92 @@ func TestHookFailureAbortsCreate(t *testing.T) {
 		t.Fatalf("hook timeout: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 }
+
+func TestMoreProcessAttributes(t *testing.T) {
+	cases := []struct {
+		name  string
+		args  []string
+		edit  func(s *specs.Spec)
+		check func(t *testing.T, out string)
+	}{
+		{"io priority", []string{"ionice"}, func(s *specs.Spec) {
+			s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE, Priority: 6}
+		}, func(t *testing.T, out string) {
+			if !strings.Contains(out, "best-effort") || !strings.Contains(out, "6") {
+				t.Errorf("ionice: %q, want best-effort prio 6", out)
+			}
+		}},
+		{"scheduler", []string{"sh", "-c", "grep -E '^policy' /proc/self/sched || cat /proc/self/stat | cut -d' ' -f41"}, func(s *specs.Spec) {
+			s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedBatch, Nice: 5}
+		}, func(t *testing.T, out string) {
+			f := strings.Fields(out)
+			if len(f) == 0 || f[len(f)-1] != "3" {
+				t.Errorf("scheduling policy %q, want 3 (SCHED_BATCH)", out)
+			}
+		}},
+		{"personality", []string{"uname", "-m"}, func(s *specs.Spec) {
+			s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
+		}, func(t *testing.T, out string) {
+			if strings.TrimSpace(out) != "i686" {
+				t.Errorf("uname -m under LINUX32: %q, want i686", out)
+			}
+		}},
+		{"oom score adj", []string{"cat", "/proc/self/oom_score_adj"}, func(s *specs.Spec) {
+			v := 500
+			s.Process.OOMScoreAdj = &v
+		}, func(t *testing.T, out string) {
+			if strings.TrimSpace(out) != "500" {
+				t.Errorf("oom_score_adj %q, want 500", out)
+			}
+		}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBundle(t, tc.args...)
+			tc.edit(b.Spec)
+			b.save(t)
+			tc.check(t, runOut(t, b, "more-"+strconv.Itoa(i)))
+		})
+	}
+}
+
+// TestMissingCapabilityNamed checks that what root lacks on this kind of
+// host (CAP_SYS_RESOURCE) is named when a configuration needs it.
+func TestMissingCapabilityNamed(t *testing.T) {
+	requireRoot(t)
+	if out, _ := os.ReadFile("/proc/self/status"); strings.Contains(string(out), "CapEff:\t000001ffffffffff") {
+		t.Skip("skipped: this host's root has CAP_SYS_RESOURCE, so nothing is missing")
+	}
+	b := newBundle(t, "true")
+	v := -998
+	b.Spec.Process.OOMScoreAdj = &v
+	b.save(t)
+	cleanupContainer(t, "oomadj")
+	r := crossrun(t, "run", "--bundle", b.Dir, "oomadj")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "CAP_SYS_RESOURCE") {
+		t.Fatalf("exit %d, stderr %q; want an error naming CAP_SYS_RESOURCE", r.Code, r.Stderr)
+	}
+}
+
+func TestContainerHooks(t *testing.T) {
+	b := newBundle(t, "true")
+	out := t.TempDir()
+	// createContainer runs in the container's namespaces before the root
+	// switch (host paths still visible); startContainer inside the
+	// container, so it writes into the rootfs.
+	b.Spec.Hooks = &specs.Hooks{
+		CreateContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + filepath.Join(out, "createContainer") + "; hostname >> " + filepath.Join(out, "createContainer")}}},
+		StartContainer:  []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > /tmp/startContainer"}}},
+	}
+	b.Spec.Root.Readonly = false
+	b.save(t)
+	runOut(t, b, "ctrhooks")
+	data, err := os.ReadFile(filepath.Join(out, "createContainer"))
+	if err != nil || !strings.Contains(string(data), `"status":"creating"`) || !strings.HasSuffix(string(data), "crossrun\n") {
+		t.Errorf("createContainer hook: %q %v (want state JSON, then the container's hostname)", data, err)
+	}
+	data, err = os.ReadFile(filepath.Join(b.Dir, "rootfs/tmp/startContainer"))
+	if err != nil || !strings.Contains(string(data), `"status":"created"`) {
+		t.Errorf("startContainer hook: %q %v", data, err)
+	}
+}
