@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/crossrun/crossrun/libcontainer"
@@ -32,29 +33,17 @@ process waiting; "crossrun start" runs it.`,
 		if err := checkArgs(ctx, 1, true); err != nil {
 			return err
 		}
-		c, _, err := createContainer(ctx, false)
+		bundle, s, err := loadBundle(ctx)
+		if err != nil {
+			return err
+		}
+		c, _, err := createContainer(ctx, bundle, s, false, nil)
 		if err != nil {
 			return err
 		}
 		c.Release()
 		return nil
 	},
-}
-
-// consoleOverride is the internal console socket of a foreground run.
-var consoleOverride *os.File
-
-// bundleWantsTerminal reads process.terminal from the bundle's config.
-func bundleWantsTerminal(ctx *cli.Context) (bool, error) {
-	bundle, err := bundlePath(ctx)
-	if err != nil {
-		return false, err
-	}
-	s, err := spec.Load(bundle)
-	if err != nil {
-		return false, err
-	}
-	return s.Process.Terminal, nil
 }
 
 func bundlePath(ctx *cli.Context) (string, error) {
@@ -76,28 +65,36 @@ func bundlePath(ctx *cli.Context) (string, error) {
 	return abs, nil
 }
 
-func createContainer(ctx *cli.Context, foreground bool) (*libcontainer.Container, *libcontainer.Init, error) {
-	id := ctx.Args().First()
-	if err := libcontainer.ValidateID(id); err != nil {
-		return nil, nil, err
+// loadBundle checks the container id, resolves --bundle and loads its
+// configuration with crossrun's annotations applied.
+func loadBundle(ctx *cli.Context) (string, *specs.Spec, error) {
+	if err := libcontainer.ValidateID(ctx.Args().First()); err != nil {
+		return "", nil, err
 	}
 	bundle, err := bundlePath(ctx)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	s, err := spec.Load(bundle)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	if err := applyAnnotations(s); err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
+	return bundle, s, nil
+}
+
+// createContainer creates the container named by the first argument from a
+// loaded bundle. console, when set, receives the pty master in place of
+// --console-socket (a foreground run with a terminal).
+func createContainer(ctx *cli.Context, bundle string, s *specs.Spec, foreground bool, console *os.File) (*libcontainer.Container, *libcontainer.Process, error) {
 	if n := ctx.Int("preserve-fds"); n < 0 {
 		return nil, nil, fmt.Errorf("--preserve-fds %d must not be negative", n)
 	}
 	opts := libcontainer.CreateOptions{
 		Root:          rootDir(ctx),
-		ID:            id,
+		ID:            ctx.Args().First(),
 		Bundle:        bundle,
 		Spec:          s,
 		PidFile:       ctx.String("pid-file"),
@@ -108,7 +105,7 @@ func createContainer(ctx *cli.Context, foreground bool) (*libcontainer.Container
 		SystemdCgroup: ctx.Bool("systemd-cgroup"),
 		Rootless:      rootless(ctx),
 		Foreground:    foreground,
-		Console:       consoleOverride,
+		Console:       console,
 	}
 	return libcontainer.Create(opts)
 }

@@ -71,16 +71,6 @@ and 1 for any other failure, with a one-line error.
 	},
 }
 
-// reportError prints err the way fatal does, for failures that carry their
-// own exit code.
-func reportError(err error) {
-	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
-	if logToFile {
-		logrus.Error(msg)
-	}
-	fmt.Fprintln(os.Stderr, "crossrun: "+msg)
-}
-
 func execProcess(ctx *cli.Context) (int, error) {
 	c, err := loadContainer(ctx)
 	if err != nil {
@@ -113,12 +103,9 @@ func execProcess(ctx *cli.Context) (int, error) {
 		if detach {
 			return 0, errors.New("exec: --tty with --detach needs --console-socket to receive the terminal")
 		}
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
+		if localConsole, opts.Console, err = newConsolePair(); err != nil {
 			return 0, err
 		}
-		localConsole = os.NewFile(uintptr(fds[0]), "console-local")
-		opts.Console = os.NewFile(uintptr(fds[1]), "console-exec")
 		defer localConsole.Close()
 		if p.ConsoleSize == nil {
 			if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
@@ -151,45 +138,7 @@ func execProcess(ctx *cli.Context) (int, error) {
 	if detach {
 		return 0, nil
 	}
-	var restore func()
-	if master != nil {
-		restore = attachTerminal(master)
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				sig := s.(unix.Signal)
-				switch sig {
-				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-					continue
-				case unix.SIGWINCH:
-					if master != nil {
-						resizeFromStdin(master)
-					}
-					continue
-				}
-				if err := unix.Kill(proc.Pid, sig); err != nil {
-					logrus.Debugf("forward %v to %d: %v", sig, proc.Pid, err)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	ws, werr := proc.Wait()
-	close(done)
-	if restore != nil {
-		restore()
-	}
-	if werr != nil && ws == 0 {
-		return 0, fmt.Errorf("wait for exec process: %w", werr)
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
+	return forwardAndWait(proc.Pid, master, sigs, proc.Wait)
 }
 
 // execSpec builds the process to run: the --process file as it is, or the

@@ -138,12 +138,18 @@ func fatal(err error) {
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)
 	}
+	reportError(err)
+	os.Exit(1)
+}
+
+// reportError prints err as one line on stderr, and logs it when --log is
+// set (containerd's shim reads the error from the log).
+func reportError(err error) {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 	if logToFile {
 		logrus.Error(msg)
 	}
 	fmt.Fprintln(os.Stderr, "crossrun: "+msg)
-	os.Exit(1)
 }
 
 // checkArgs enforces a command's argument count with runc's message.

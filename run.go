@@ -2,16 +2,12 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
-
-	"github.com/crossrun/crossrun/libcontainer"
 )
 
 var runCommand = &cli.Command{
@@ -45,46 +41,36 @@ code (128+N when it was killed by signal N), then deletes it unless --keep.`,
 
 func runContainer(ctx *cli.Context) (int, error) {
 	detach := ctx.Bool("detach")
-	var consoleEnd *os.File
-	var localConsole *os.File
-	bundle, err := bundlePath(ctx)
+	bundle, s, err := loadBundle(ctx)
 	if err != nil {
 		return 0, err
 	}
-	_ = bundle
-	wantTTY, err := bundleWantsTerminal(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if wantTTY && ctx.String("console-socket") == "" {
+	var local, remote *os.File
+	if s.Process.Terminal && ctx.String("console-socket") == "" {
 		if detach {
 			return 0, errors.New("process.terminal is true and --detach was given: pass --console-socket to receive the terminal")
 		}
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
+		if local, remote, err = newConsolePair(); err != nil {
 			return 0, err
 		}
-		localConsole = os.NewFile(uintptr(fds[0]), "console-local")
-		consoleEnd = os.NewFile(uintptr(fds[1]), "console-init")
-		defer localConsole.Close()
+		defer local.Close()
 	}
 	if !detach {
 		// Become the subreaper so an init forked by the nsenter
 		// constructor is still ours to wait for.
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	}
-	c, p, err := createContainerWithConsole(ctx, !detach, consoleEnd)
-	if consoleEnd != nil {
-		consoleEnd.Close()
+	c, p, err := createContainer(ctx, bundle, s, !detach, remote)
+	if remote != nil {
+		remote.Close()
 	}
 	if err != nil {
 		return 0, err
 	}
 	defer c.Release()
 	var master *os.File
-	if localConsole != nil {
-		master, err = recvConsole(localConsole)
-		if err != nil {
+	if local != nil {
+		if master, err = recvConsole(local); err != nil {
 			_ = c.Delete(true)
 			return 0, err
 		}
@@ -93,6 +79,7 @@ func runContainer(ctx *cli.Context) (int, error) {
 	sigs := make(chan os.Signal, 128)
 	if !detach {
 		signal.Notify(sigs)
+		defer signal.Stop(sigs)
 	}
 	if err := c.Start(); err != nil {
 		_ = c.Delete(true)
@@ -101,45 +88,9 @@ func runContainer(ctx *cli.Context) (int, error) {
 	if detach {
 		return 0, nil
 	}
-	var restore func()
-	if master != nil {
-		restore = attachTerminal(master)
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				sig := s.(unix.Signal)
-				switch sig {
-				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-					continue
-				case unix.SIGWINCH:
-					if master != nil {
-						resizeFromStdin(master)
-					}
-					continue
-				}
-				if err := unix.Kill(p.Pid, sig); err != nil {
-					logrus.Debugf("forward %v to %d: %v", sig, p.Pid, err)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	ws, err := p.Wait()
-	close(done)
-	signal.Stop(sigs)
-	if restore != nil {
-		restore()
-	}
-	if err != nil && ws == 0 {
-		return 0, fmt.Errorf("wait for container: %w", err)
-	}
-	code := ws.ExitStatus()
-	if ws.Signaled() {
-		code = 128 + int(ws.Signal())
+	code, err := forwardAndWait(p.Pid, master, sigs, p.Wait)
+	if err != nil {
+		return 0, err
 	}
 	if !ctx.Bool("keep") {
 		if err := c.Delete(true); err != nil {
@@ -147,69 +98,4 @@ func runContainer(ctx *cli.Context) (int, error) {
 		}
 	}
 	return code, nil
-}
-
-func createContainerWithConsole(ctx *cli.Context, foreground bool, console *os.File) (*libcontainer.Container, *libcontainer.Init, error) {
-	consoleOverride = console
-	defer func() { consoleOverride = nil }()
-	return createContainer(ctx, foreground)
-}
-
-// recvConsole receives the pty master init sends over the console socket.
-func recvConsole(sock *os.File) (*os.File, error) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("receive console: %w", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) == 0 {
-		return nil, errors.New("receive console: no descriptor sent")
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) == 0 {
-		return nil, errors.New("receive console: no descriptor sent")
-	}
-	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
-}
-
-// attachTerminal copies between our stdio and the container's pty, with our
-// terminal in raw mode when stdin is one. It returns a function that
-// restores the terminal.
-func attachTerminal(master *os.File) func() {
-	var saved *unix.Termios
-	if t, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
-		saved = t
-		raw := *t
-		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		raw.Oflag &^= unix.OPOST
-		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		raw.Cflag &^= unix.CSIZE | unix.PARENB
-		raw.Cflag |= unix.CS8
-		raw.Cc[unix.VMIN] = 1
-		raw.Cc[unix.VTIME] = 0
-		_ = unix.IoctlSetTermios(0, unix.TCSETS, &raw)
-		resizeFromStdin(master)
-	}
-	go func() { _, _ = io.Copy(master, os.Stdin) }()
-	outDone := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(os.Stdout, master)
-		close(outDone)
-	}()
-	return func() {
-		<-outDone
-		if saved != nil {
-			_ = unix.IoctlSetTermios(0, unix.TCSETS, saved)
-		}
-	}
-}
-
-func resizeFromStdin(master *os.File) {
-	ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ)
-	if err != nil {
-		return
-	}
-	_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // runOut runs a container to completion and returns its stdout.
@@ -203,11 +204,14 @@ func TestUserNamespace(t *testing.T) {
 	if len(fields) < 5 || fields[0] != "0" || fields[1] != "100000" || fields[2] != "65536" || fields[3] != "0" || fields[4] != "0" {
 		t.Fatalf("got %q", out)
 	}
-	st, err := os.Stat(filepath.Join(b.Dir, "rootfs/tmp/x"))
-	if err != nil {
+	// A file the container's root made belongs to the mapped host uid.
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(b.Dir, "rootfs/tmp/x"), &st); err != nil {
 		t.Fatal(err)
 	}
-	_ = st
+	if st.Uid != 100000 || st.Gid != 100000 {
+		t.Fatalf("file made by the container's root is owned by %d:%d on the host, want 100000:100000", st.Uid, st.Gid)
+	}
 }
 
 func chownTree(t *testing.T, dir string, id int) {

@@ -8,14 +8,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setupConsole runs in init after the root switch: it opens a pty in the
-// container's devpts, makes its slave init's controlling terminal, stdio and
-// /dev/console, and sends the master to the console socket (SCM_RIGHTS, with
-// the pty name as data, as runc does).
-func setupConsole(sock *os.File, size *specs.Box) error {
+// setupConsole runs in init after the root switch, and in an exec'd process
+// with a terminal: it opens a pty in the container's devpts, makes its slave
+// the process's controlling terminal and stdio, and sends the master to the
+// console socket (SCM_RIGHTS, with the pty name as data, as runc does).
+// Init also bind-mounts the slave on /dev/console.
+func setupConsole(sock *os.File, size *specs.Box, devConsole bool) error {
+	defer sock.Close()
 	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open /dev/ptmx for the console: %w", err)
+		return fmt.Errorf("open /dev/ptmx in the container: %w", err)
 	}
 	defer unix.Close(master)
 	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
@@ -26,30 +28,32 @@ func setupConsole(sock *os.File, size *specs.Box) error {
 		return fmt.Errorf("get pty number: %w", err)
 	}
 	slavePath := fmt.Sprintf("/dev/pts/%d", n)
-	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open pty slave %s: %w", slavePath, err)
+	// TIOCGPTPEER opens the slave from the master, without a path lookup
+	// the container could redirect.
+	slave, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if e != 0 {
+		return fmt.Errorf("open pty slave %s: %w", slavePath, e)
 	}
-	defer unix.Close(slave)
+	defer unix.Close(int(slave))
 	if size != nil && size.Height > 0 && size.Width > 0 {
 		_ = unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)})
 	}
-	if err := bindConsole(slave); err != nil {
-		return err
+	if devConsole {
+		if err := bindConsole(int(slave)); err != nil {
+			return err
+		}
 	}
-	rights := unix.UnixRights(master)
-	if err := unix.Sendmsg(int(sock.Fd()), []byte(slavePath), rights, nil, 0); err != nil {
+	if err := unix.Sendmsg(int(sock.Fd()), []byte(slavePath), unix.UnixRights(master), nil, 0); err != nil {
 		return fmt.Errorf("send pty master to the console socket: %w", err)
 	}
-	sock.Close()
 	if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
 	}
-	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
+	if err := unix.IoctlSetInt(int(slave), unix.TIOCSCTTY, 0); err != nil {
 		return fmt.Errorf("make the pty the controlling terminal: %w", err)
 	}
 	for fd := 0; fd < 3; fd++ {
-		if err := unix.Dup3(slave, fd, 0); err != nil {
+		if err := unix.Dup3(int(slave), fd, 0); err != nil {
 			return fmt.Errorf("dup pty to fd %d: %w", fd, err)
 		}
 	}

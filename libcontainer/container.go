@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -17,12 +16,6 @@ import (
 
 	"github.com/crossrun/crossrun/libcontainer/cgroups"
 )
-
-// ErrNotExist is returned for an unknown container id.
-var ErrNotExist = errors.New("container does not exist")
-
-// ErrExist is returned when creating a container whose id is taken.
-var ErrExist = errors.New("container with this id already exists")
 
 // Container is a handle on one container's state directory, held under an
 // exclusive lock for the handle's lifetime.
@@ -341,11 +334,15 @@ func (c *Container) Delete(force bool) error {
 }
 
 func (c *Container) killAll() {
+	// An empty cgroup (the common case once init has exited) needs no
+	// freeze-signal-thaw round.
 	if m := c.cgroup(); m != nil {
-		if err := m.KillAll(unix.SIGKILL); err != nil {
-			logrus.Debugf("kill cgroup of %s: %v", c.state.ID, err)
+		if pids, err := m.Pids(); err != nil || len(pids) > 0 {
+			if err := m.KillAll(unix.SIGKILL); err != nil {
+				logrus.Debugf("kill cgroup of %s: %v", c.state.ID, err)
+			}
+			_ = m.Thaw()
 		}
-		_ = m.Thaw()
 	}
 	if c.state.initAlive() {
 		if pidfd, err := c.initPidfd(); err == nil {
@@ -395,8 +392,6 @@ func List(root string) ([]string, error) {
 	}
 	return ids, nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // destroyCgroup removes a cgroup whose processes have been killed. Killed
 // processes leave their cgroup a moment after the signal, so removal is

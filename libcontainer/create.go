@@ -55,15 +55,15 @@ type bootstrap struct {
 	Debug        bool        `json:"debug"`
 }
 
-// Init is a container's init process as seen from the crossrun that started
-// it.
-type Init struct {
+// Process is a process crossrun started in a container (init, or one run by
+// exec), as seen from the crossrun that started it.
+type Process struct {
 	cmd *exec.Cmd
 	Pid int
 }
 
-// Wait waits for init to exit and returns its wait status.
-func (p *Init) Wait() (syscall.WaitStatus, error) {
+// Wait waits for the process to exit and returns its wait status.
+func (p *Process) Wait() (syscall.WaitStatus, error) {
 	err := p.cmd.Wait()
 	if p.cmd.ProcessState == nil {
 		return 0, err
@@ -74,7 +74,7 @@ func (p *Init) Wait() (syscall.WaitStatus, error) {
 // Create makes a container: its state directory, cgroup and init process,
 // which it leaves blocked on the exec fifo. On any failure nothing is left
 // behind.
-func Create(opts CreateOptions) (_ *Container, _ *Init, err error) {
+func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	if err := ValidateID(opts.ID); err != nil {
 		return nil, nil, err
 	}
@@ -225,7 +225,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Init, err error) {
 	if err := startInit(cmd, plan); err != nil {
 		return nil, nil, fmt.Errorf("start container init: %w", err)
 	}
-	p := &Init{cmd: cmd, Pid: cmd.Process.Pid}
+	p := &Process{cmd: cmd, Pid: cmd.Process.Pid}
 	childSock.Close()
 
 	c.state.InitPid = p.Pid
@@ -267,12 +267,12 @@ func Create(opts CreateOptions) (_ *Container, _ *Init, err error) {
 		HostPid: p.Pid, HasConsole: console != nil, Debug: logrus.IsLevelEnabled(logrus.DebugLevel),
 	}
 	if err := parentSock.send(msgBootstrap, boot); err != nil {
-		return nil, nil, fmt.Errorf("send configuration to init: %w", initGone(p, err))
+		return nil, nil, fmt.Errorf("send configuration to init: %w", processGone(p, "container init", err))
 	}
 	for {
 		m, fds, err := parentSock.recv()
 		if err != nil {
-			return nil, nil, initGone(p, err)
+			return nil, nil, processGone(p, "container init", err)
 		}
 		switch m.Type {
 		case msgError:
@@ -296,7 +296,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Init, err error) {
 				return nil, nil, herr
 			}
 			if err := parentSock.send(msgHooksDone, nil); err != nil {
-				return nil, nil, initGone(p, err)
+				return nil, nil, processGone(p, "container init", err)
 			}
 		case msgSeccompFd:
 			err := handleSeccompFd(s, c, fds)
@@ -307,7 +307,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Init, err error) {
 				return nil, nil, err
 			}
 			if err := parentSock.send(msgSeccompDone, nil); err != nil {
-				return nil, nil, initGone(p, err)
+				return nil, nil, processGone(p, "container init", err)
 			}
 		case msgReady:
 			c.state.Ready = true
@@ -327,18 +327,19 @@ func Create(opts CreateOptions) (_ *Container, _ *Init, err error) {
 	}
 }
 
-// initGone turns a broken sync socket into the most useful error: init's
-// exit status when it died.
-func initGone(p *Init, err error) error {
+// processGone turns a broken sync socket into the most useful error: the
+// exit status of the process (what names it: "container init", "exec
+// process") when it died.
+func processGone(p *Process, what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
 		ws, werr := p.Wait()
 		if werr == nil || p.cmd.ProcessState != nil {
 			if ws.Signaled() {
-				return fmt.Errorf("container init was killed by signal %d during setup", ws.Signal())
+				return fmt.Errorf("%s was killed by signal %d during setup", what, ws.Signal())
 			}
-			return fmt.Errorf("container init exited with status %d during setup", ws.ExitStatus())
+			return fmt.Errorf("%s exited with status %d during setup", what, ws.ExitStatus())
 		}
-		return errors.New("container init exited during setup")
+		return fmt.Errorf("%s exited during setup", what)
 	}
 	return err
 }

@@ -20,9 +20,9 @@ import (
 	"github.com/crossrun/crossrun/spec"
 )
 
-// An exec'd process is this binary re-executed from the sealed memfd, like
-// init, with _CROSSRUN_EXEC set. It enters the container's namespaces as
-// follows:
+// An exec'd process is this binary re-executed through its protected view
+// (exeseal.go), like init, with _CROSSRUN_EXEC set. It enters the
+// container's namespaces as follows:
 //
 //   - pid: the parent's forking thread joins it (setns on a pid namespace
 //     applies to the children made afterwards);
@@ -66,21 +66,6 @@ type ExecOptions struct {
 	PreserveFDs int
 }
 
-// ExecProcess is a process started in a container by Exec.
-type ExecProcess struct {
-	cmd *exec.Cmd
-	Pid int
-}
-
-// Wait waits for the process to exit and returns its wait status.
-func (p *ExecProcess) Wait() (syscall.WaitStatus, error) {
-	err := p.cmd.Wait()
-	if p.cmd.ProcessState == nil {
-		return 0, err
-	}
-	return p.cmd.ProcessState.Sys().(syscall.WaitStatus), nil
-}
-
 // ExecStartError is a failure to start an exec'd process. Code is the exit
 // code crossrun exec reports: 127 when the program does not exist, 126 when
 // it exists but cannot be executed, 1 for any other failure.
@@ -106,7 +91,7 @@ type execBootstrap struct {
 // Exec starts opts.Process inside the container: in all of its namespaces,
 // its cgroup, with its seccomp filter. It returns once the process has
 // exec'd the program (or failed to).
-func (c *Container) Exec(opts ExecOptions) (_ *ExecProcess, err error) {
+func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 	// The lock is held while the process is set up, so that a concurrent
 	// delete waits; not while it runs. A foreground "crossrun run" holds it
 	// for the container's whole life, so exec does not wait for it: it
@@ -264,7 +249,7 @@ func (c *Container) Exec(opts ExecOptions) (_ *ExecProcess, err error) {
 	if err := startInPidNS(cmd, pidNS); err != nil {
 		return nil, fmt.Errorf("start exec process: %w", err)
 	}
-	ep := &ExecProcess{cmd: cmd, Pid: cmd.Process.Pid}
+	ep := &Process{cmd: cmd, Pid: cmd.Process.Pid}
 	childSock.Close()
 	defer func() {
 		if err != nil && ep.cmd.ProcessState == nil {
@@ -287,7 +272,7 @@ func (c *Container) Exec(opts ExecOptions) (_ *ExecProcess, err error) {
 		if m, _, rerr := parentSock.recv(); rerr == nil && m.Type == msgError {
 			return nil, &ExecStartError{Code: 1, Msg: strings.TrimPrefix(m.Message, "container init: ")}
 		}
-		return nil, execGone(ep, err)
+		return nil, processGone(ep, "exec process", err)
 	}
 	for {
 		m, fds, err := parentSock.recv()
@@ -296,7 +281,7 @@ func (c *Container) Exec(opts ExecOptions) (_ *ExecProcess, err error) {
 				// The sync socket closed on exec: the program runs.
 				break
 			}
-			return nil, execGone(ep, err)
+			return nil, processGone(ep, "exec process", err)
 		}
 		switch m.Type {
 		case msgError:
@@ -314,7 +299,7 @@ func (c *Container) Exec(opts ExecOptions) (_ *ExecProcess, err error) {
 				return nil, herr
 			}
 			if err := parentSock.send(msgSeccompDone, nil); err != nil {
-				return nil, execGone(ep, err)
+				return nil, processGone(ep, "exec process", err)
 			}
 		default:
 			return nil, fmt.Errorf("unexpected message %q from the exec process", m.Type)
@@ -326,21 +311,6 @@ func (c *Container) Exec(opts ExecOptions) (_ *ExecProcess, err error) {
 		}
 	}
 	return ep, nil
-}
-
-// execGone turns a broken sync socket into the exec process's fate.
-func execGone(p *ExecProcess, err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
-		ws, werr := p.Wait()
-		if werr == nil || p.cmd.ProcessState != nil {
-			if ws.Signaled() {
-				return fmt.Errorf("exec process was killed by signal %d during setup", ws.Signal())
-			}
-			return fmt.Errorf("exec process exited with status %d during setup", ws.ExitStatus())
-		}
-		return errors.New("exec process exited during setup")
-	}
-	return err
 }
 
 // startInPidNS forks cmd from a thread that has joined the pid namespace

@@ -61,7 +61,7 @@ func runExecInit(sock *syncSocket) (int, error) {
 		if fd < 0 {
 			return 1, errors.New("console descriptor missing")
 		}
-		if err := setupExecConsole(os.NewFile(uintptr(fd), "console-socket"), p.ConsoleSize); err != nil {
+		if err := setupConsole(os.NewFile(uintptr(fd), "console-socket"), p.ConsoleSize, false); err != nil {
 			return 1, err
 		}
 	}
@@ -157,61 +157,4 @@ func runExecInit(sock *syncSocket) (int, error) {
 		}
 	}
 	return code, execError(p.Args[0], execPath, err)
-}
-
-// setupExecConsole opens a pty in the container's devpts (the mount
-// namespace is the container's, so /dev/ptmx is its own), makes the slave the
-// process's controlling terminal and stdio, and sends the master to the
-// console socket. Unlike init's console it does not touch /dev/console.
-func setupExecConsole(sock *os.File, size *specs.Box) error {
-	defer sock.Close()
-	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open /dev/ptmx in the container: %w", err)
-	}
-	defer unix.Close(master)
-	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
-		return fmt.Errorf("unlock pty: %w", err)
-	}
-	n, err := unix.IoctlGetInt(master, unix.TIOCGPTN)
-	if err != nil {
-		return fmt.Errorf("get pty number: %w", err)
-	}
-	slavePath := fmt.Sprintf("/dev/pts/%d", n)
-	// TIOCGPTPEER opens the slave from the master, without a path lookup
-	// the container could redirect.
-	var slave int
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
-	if e == 0 {
-		slave = int(r)
-	} else {
-		slave, err = unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open pty slave %s: %w", slavePath, err)
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(slave, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
-			unix.Close(slave)
-			return fmt.Errorf("%s in the container is not a pty", slavePath)
-		}
-	}
-	defer unix.Close(slave)
-	if size != nil && size.Height > 0 && size.Width > 0 {
-		_ = unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)})
-	}
-	if err := unix.Sendmsg(int(sock.Fd()), []byte(slavePath), unix.UnixRights(master), nil, 0); err != nil {
-		return fmt.Errorf("send pty master to the console socket: %w", err)
-	}
-	if _, err := unix.Setsid(); err != nil {
-		return fmt.Errorf("setsid: %w", err)
-	}
-	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
-		return fmt.Errorf("make the pty the controlling terminal: %w", err)
-	}
-	for fd := 0; fd < 3; fd++ {
-		if err := unix.Dup3(slave, fd, 0); err != nil {
-			return fmt.Errorf("dup pty to fd %d: %w", fd, err)
-		}
-	}
-	return nil
 }

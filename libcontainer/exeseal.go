@@ -12,8 +12,13 @@ import (
 // container can reach the executable of a process that entered its
 // namespaces through /proc/PID/exe and, if that were the host binary, open
 // it for writing and replace it (CVE-2019-5736). crossrun therefore never
-// re-executes the host file itself: it executes a sealed memfd copy, which
-// nobody can write to and which vanishes with the last process using it.
+// re-executes the host file through a writable path. It executes it
+// through a read-only, detached clone of the mount that holds it
+// (open_tree + mount_setattr): opening that for writing fails with EROFS,
+// nothing can make it writable without privileges over the host's mounts,
+// and no mount table sees it. That costs two syscalls; where it is not
+// allowed (no CAP_SYS_ADMIN, old kernel) crossrun falls back to a sealed
+// memfd copy of the binary, which costs a copy of it on every start.
 
 const sealSet = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 
@@ -27,11 +32,35 @@ var (
 // It is made once per crossrun process.
 func sealedSelf() (*os.File, error) {
 	sealedOnce.Do(func() {
-		sealedFile, sealedErr = sealExecutable("/proc/self/exe")
+		sealedFile, sealedErr = readOnlyExecutable("/proc/self/exe")
+		if sealedErr != nil {
+			sealedFile, sealedErr = sealExecutable("/proc/self/exe")
+		}
 	})
 	return sealedFile, sealedErr
 }
 
+// readOnlyExecutable returns an O_PATH descriptor of path on a detached,
+// read-only clone of its mount.
+func readOnlyExecutable(path string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("clone the mount of own executable: %w", err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("make the executable's mount read-only: %w", err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil || st.Flags&unix.ST_RDONLY == 0 {
+		unix.Close(fd)
+		return nil, fmt.Errorf("the executable's cloned mount is not read-only")
+	}
+	return os.NewFile(uintptr(fd), "crossrun-ro"), nil
+}
+
+// sealExecutable returns a sealed memfd copy of path.
 func sealExecutable(path string) (*os.File, error) {
 	src, err := os.Open(path)
 	if err != nil {

@@ -161,7 +161,7 @@ func runInit(sock *syncSocket) error {
 		}
 	}
 	if st.console != nil {
-		if err := setupConsole(st.console, s.Process.ConsoleSize); err != nil {
+		if err := setupConsole(st.console, s.Process.ConsoleSize, true); err != nil {
 			return err
 		}
 	}
