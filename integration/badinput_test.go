@@ -49,7 +49,7 @@ func TestBadInput(t *testing.T) {
 			b := newBundle(t, "true")
 			if tc.edit != nil {
 				tc.edit(b)
-				b.save(t)
+				b.Save(t)
 			}
 			if tc.raw != "" {
 				if err := os.WriteFile(filepath.Join(b.Dir, "config.json"), []byte(tc.raw), 0o644); err != nil {

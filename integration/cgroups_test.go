@@ -32,7 +32,7 @@ func cgBundle(t *testing.T, res *specs.LinuxResources, args ...string) *bundle {
 		}
 		b.Spec.Linux.Resources = res
 	}
-	b.save(t)
+	b.Save(t)
 	return b
 }
 

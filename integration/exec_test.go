@@ -87,7 +87,7 @@ func TestExecJoinsNamespaces(t *testing.T) {
 	if !hasCgroupNS {
 		b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	}
-	b.save(t)
+	b.Save(t)
 	id := "exec-ns"
 	initPid := startLongRunning(t, b, id)
 	names := specNamespaceNames(b.Spec)
@@ -152,7 +152,7 @@ func TestExecExitCodes(t *testing.T) {
 func TestExecProcessFlags(t *testing.T) {
 	b := newBundle(t, "sleep", "1000")
 	b.Spec.Process.Env = append(b.Spec.Process.Env, "FROMCONFIG=1", "OVERRIDE=old")
-	b.save(t)
+	b.Save(t)
 	id := "exec-flags"
 	startLongRunning(t, b, id)
 
@@ -293,7 +293,7 @@ func TestExecUserNamespace(t *testing.T) {
 	chownTree(t, filepath.Join(b.Dir, "rootfs"), 100000)
 	os.Chmod(b.Dir, 0o755)
 	os.Chmod(filepath.Dir(b.Dir), 0o755)
-	b.save(t)
+	b.Save(t)
 	id := "exec-userns"
 	initPid := startLongRunning(t, b, id)
 	names := specNamespaceNames(b.Spec)
@@ -396,7 +396,7 @@ func TestExecSeccompAndRlimits(t *testing.T) {
 		}},
 	}
 	b.Spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 123, Hard: 456}}
-	b.save(t)
+	b.Save(t)
 	id := "exec-seccomp"
 	startLongRunning(t, b, id)
 	r := crossrun(t, "exec", id, "mkdir", "/tmp/denied")
@@ -465,7 +465,7 @@ func TestExecTimeNamespaceAndNoPivot(t *testing.T) {
 	b := newBundle(t, "sleep", "1000")
 	b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
 	b.Spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 86400 * 365}}
-	b.save(t)
+	b.Save(t)
 	id := "exec-timens"
 	cleanupContainer(t, id)
 	mustRun(t, "run", "-d", "--no-pivot", "--bundle", b.Dir, id)

@@ -50,19 +50,6 @@ func requireBinfmt(t *testing.T) {
 	}
 }
 
-// buildHello cross-compiles testdata/hello for goarch into dst.
-func buildHello(t *testing.T, goarch, goarm, dst string) {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-trimpath", "-o", dst, "./testdata/hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
-	if goarm != "" {
-		cmd.Env = append(cmd.Env, "GOARM="+goarm)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("GOARCH=%s go build hello: %v\n%s", goarch, err, out)
-	}
-}
-
 // fileHead is the first 256 bytes of a file, what binfmt_misc matches.
 func fileHead(t *testing.T, path string) []byte {
 	t.Helper()
@@ -212,7 +199,7 @@ func withUserNS(t *testing.T, b *bundle) {
 	chownTree(t, filepath.Join(b.Dir, "rootfs"), 100000)
 	os.Chmod(b.Dir, 0o755)
 	os.Chmod(filepath.Dir(b.Dir), 0o755)
-	b.save(t)
+	b.Save(t)
 }
 
 // runRoute runs b's container with --debug and returns its stdout and the

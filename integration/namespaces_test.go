@@ -18,7 +18,7 @@ import (
 func TestJoinNamespacesByPath(t *testing.T) {
 	a := newBundle(t, "sleep", "1000")
 	a.Spec.Hostname = "shared-uts"
-	a.save(t)
+	a.Save(t)
 	cleanupContainer(t, "ns-a")
 	mustRun(t, "run", "-d", "--bundle", a.Dir, "ns-a")
 	pid := strconv.Itoa(int(state(t, "ns-a")["pid"].(float64)))
@@ -35,7 +35,7 @@ func TestJoinNamespacesByPath(t *testing.T) {
 		ns = append(ns, n)
 	}
 	b.Spec.Linux.Namespaces = ns
-	b.save(t)
+	b.Save(t)
 	out := runOut(t, b, "ns-b")
 	for _, name := range []string{"net", "ipc", "uts"} {
 		want, err := os.Readlink("/proc/" + pid + "/ns/" + name)
@@ -59,7 +59,7 @@ func TestTimeNamespace(t *testing.T) {
 	b := newBundle(t, "cat", "/proc/uptime")
 	b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
 	b.Spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 1000000}}
-	b.save(t)
+	b.Save(t)
 	out := runOut(t, b, "timens")
 	up, err := strconv.ParseFloat(strings.Fields(out)[0], 64)
 	if err != nil {
@@ -124,7 +124,7 @@ func TestConsoleSocket(t *testing.T) {
 	b := newBundle(t, "sh", "-c", "tty; stty size")
 	b.Spec.Process.Terminal = true
 	b.Spec.Process.ConsoleSize = &specs.Box{Height: 40, Width: 100}
-	b.save(t)
+	b.Save(t)
 	id := "console"
 	cleanupContainer(t, id)
 	sockPath := filepath.Join(t.TempDir(), "console.sock")

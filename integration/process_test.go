@@ -162,7 +162,7 @@ func TestProcessAttributes(t *testing.T) {
 			b := newBundle(t, tc.args...)
 			if tc.edit != nil {
 				tc.edit(b.Spec)
-				b.save(t)
+				b.Save(t)
 			}
 			tc.check(t, runOut(t, b, "proc-"+strconv.Itoa(i)))
 		})
@@ -177,7 +177,7 @@ func TestBindMounts(t *testing.T) {
 		specs.Mount{Destination: "/data", Type: "bind", Source: src, Options: []string{"rbind", "rw"}},
 		specs.Mount{Destination: "/ro", Type: "bind", Source: src, Options: []string{"bind", "ro"}},
 	)
-	b.save(t)
+	b.Save(t)
 	out := runOut(t, b, "bind")
 	if out != "from hostrc=0\nfrom hostrc=1\n" {
 		t.Fatalf("got %q", out)
@@ -198,7 +198,7 @@ func TestUserNamespace(t *testing.T) {
 	chownTree(t, filepath.Join(b.Dir, "rootfs"), 100000)
 	os.Chmod(b.Dir, 0o755)
 	os.Chmod(filepath.Dir(b.Dir), 0o755)
-	b.save(t)
+	b.Save(t)
 	out := runOut(t, b, "userns")
 	fields := strings.Fields(out)
 	if len(fields) < 5 || fields[0] != "0" || fields[1] != "100000" || fields[2] != "65536" || fields[3] != "0" || fields[4] != "0" {
@@ -239,7 +239,7 @@ func TestHooks(t *testing.T) {
 		Poststart:     []specs.Hook{hook("poststart")},
 		Poststop:      []specs.Hook{hook("poststop")},
 	}
-	b.save(t)
+	b.Save(t)
 	runOut(t, b, "hooks")
 	for name, status := range map[string]string{"prestart": "created", "createRuntime": "creating", "poststart": "running", "poststop": "stopped"} {
 		data, err := os.ReadFile(filepath.Join(out, name))
@@ -267,7 +267,7 @@ func TestHookFailureAbortsCreate(t *testing.T) {
 	b.Spec.Hooks = &specs.Hooks{
 		CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo broken >&2; exit 3"}}},
 	}
-	b.save(t)
+	b.Save(t)
 	id := "hookfail"
 	cleanupContainer(t, id)
 	r := crossrun(t, "create", "--bundle", b.Dir, id)
@@ -278,7 +278,7 @@ func TestHookFailureAbortsCreate(t *testing.T) {
 		t.Fatalf("state left after failed hook")
 	}
 	b.Spec.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "10"}, Timeout: &timeout}}}
-	b.save(t)
+	b.Save(t)
 	r = crossrun(t, "create", "--bundle", b.Dir, id)
 	if r.Code == 0 || !strings.Contains(r.Stderr, "timed out") {
 		t.Fatalf("hook timeout: exit %d, stderr %q", r.Code, r.Stderr)
@@ -327,7 +327,7 @@ func TestMoreProcessAttributes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBundle(t, tc.args...)
 			tc.edit(b.Spec)
-			b.save(t)
+			b.Save(t)
 			tc.check(t, runOut(t, b, "more-"+strconv.Itoa(i)))
 		})
 	}
@@ -343,7 +343,7 @@ func TestMissingCapabilityNamed(t *testing.T) {
 	b := newBundle(t, "true")
 	v := -998
 	b.Spec.Process.OOMScoreAdj = &v
-	b.save(t)
+	b.Save(t)
 	cleanupContainer(t, "oomadj")
 	r := crossrun(t, "run", "--bundle", b.Dir, "oomadj")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "CAP_SYS_RESOURCE") {
@@ -362,7 +362,7 @@ func TestContainerHooks(t *testing.T) {
 		StartContainer:  []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > /tmp/startContainer"}}},
 	}
 	b.Spec.Root.Readonly = false
-	b.save(t)
+	b.Save(t)
 	runOut(t, b, "ctrhooks")
 	data, err := os.ReadFile(filepath.Join(out, "createContainer"))
 	if err != nil || !strings.Contains(string(data), `"status":"creating"`) || !strings.HasSuffix(string(data), "crossrun\n") {

@@ -94,7 +94,7 @@ func specBundle(t *testing.T, specArgs []string, args ...string) *bundle {
 	if len(args) > 0 {
 		b.Spec.Process.Args = args
 	}
-	b.save(t)
+	b.Save(t)
 	return b
 }
 
@@ -161,7 +161,7 @@ func TestKernelABIPidfd(t *testing.T) {
 						}
 						b.Spec.Annotations["run.crossrun.kernel-abi"] = tc.version
 						b.Spec.Linux.Seccomp = nil
-						b.save(t)
+						b.Save(t)
 					default:
 						b = newBundle(t, "/pidfd")
 					}
@@ -225,7 +225,7 @@ func TestKernelABIBadVersion(t *testing.T) {
 		t.Run("annotation "+v, func(t *testing.T) {
 			b := newBundle(t, "true")
 			b.Spec.Annotations = map[string]string{"run.crossrun.kernel-abi": v}
-			b.save(t)
+			b.Save(t)
 			id := fmt.Sprintf("kabi-bad-%d", i)
 			cleanupContainer(t, id)
 			r := crossrun(t, "create", "--bundle", b.Dir, id)
@@ -297,7 +297,7 @@ func TestSeccompDockerDefault(t *testing.T) {
 	t.Run("shell works", func(t *testing.T) {
 		b := newBundle(t, "sh", "-c", "echo ok; ls / >/dev/null; cat /proc/self/status | grep Seccomp:")
 		b.Spec.Linux.Seccomp = dockerProfile(t)
-		b.save(t)
+		b.Save(t)
 		out := runOut(t, b, "seccomp-docker-sh")
 		t.Logf("output: %q", out)
 		if !strings.HasPrefix(out, "ok\n") {
@@ -315,7 +315,7 @@ func TestSeccompDockerDefault(t *testing.T) {
 		b := newBundle(t, "unshare", "-m", "true")
 		b.Spec.Linux.Seccomp = dockerProfile(t)
 		addSysAdmin(b)
-		b.save(t)
+		b.Save(t)
 		r := runResult(t, b, "seccomp-docker-unshare")
 		t.Logf("exit %d, stderr %q", r.Code, r.Stdout+r.Stderr)
 		if r.Code == 0 {
@@ -330,7 +330,7 @@ func TestSeccompDockerDefault(t *testing.T) {
 		// seccomp.
 		b := newBundle(t, "sh", "-c", "unshare -m true && echo unshared; grep Seccomp: /proc/self/status")
 		addSysAdmin(b)
-		b.save(t)
+		b.Save(t)
 		out := runOut(t, b, "seccomp-none-unshare")
 		if !strings.Contains(out, "unshared") || !strings.Contains(out, "Seccomp:\t0") {
 			t.Errorf("output %q", out)
@@ -370,7 +370,7 @@ func TestSeccompArgs(t *testing.T) {
 	})
 	b := newBundle(t, "sh", "-c", "kill -0 $$ && echo signal0 ok; kill -HUP $$ 2>&1; echo after")
 	b.Spec.Linux.Seccomp = p
-	b.save(t)
+	b.Save(t)
 	out := runOut(t, b, "seccomp-args")
 	t.Logf("output: %q", out)
 	for _, w := range []string{"signal0 ok", "Operation not permitted", "after"} {
