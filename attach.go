@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -65,6 +66,22 @@ func forwardAndWait(pid int, master *os.File, sigs chan os.Signal, wait func() (
 		return 128 + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil
+}
+
+// relaySignals starts relaying every signal crossrun can catch to sigs, in
+// the background, and returns a function that waits until the relay is in
+// place. Enabling a signal is a round trip to the Go runtime's signal
+// thread, and enabling all of them takes over a millisecond, so callers let
+// it run while the container process is being set up and wait for it just
+// before the process starts. The relay is never stopped: the caller exits
+// when the process does.
+func relaySignals(sigs chan os.Signal) (ready func()) {
+	done := make(chan struct{})
+	go func() {
+		signal.Notify(sigs)
+		close(done)
+	}()
+	return func() { <-done }
 }
 
 // recvConsole receives the pty master sent over the console socket.

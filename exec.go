@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -114,9 +113,9 @@ func execProcess(ctx *cli.Context) (int, error) {
 		}
 	}
 	sigs := make(chan os.Signal, 128)
+	sigsReady := func() {}
 	if !detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+		sigsReady = relaySignals(sigs)
 	}
 	proc, err := c.Exec(opts)
 	if opts.Console != nil {
@@ -138,6 +137,7 @@ func execProcess(ctx *cli.Context) (int, error) {
 	if detach {
 		return 0, nil
 	}
+	sigsReady()
 	return forwardAndWait(proc.Pid, master, sigs, proc.Wait)
 }
 

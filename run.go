@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"os"
-	"os/signal"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -60,6 +59,11 @@ func runContainer(ctx *cli.Context) (int, error) {
 		// constructor is still ours to wait for.
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	}
+	sigs := make(chan os.Signal, 128)
+	sigsReady := func() {}
+	if !detach {
+		sigsReady = relaySignals(sigs)
+	}
 	c, p, err := createContainer(ctx, bundle, s, !detach, remote)
 	if remote != nil {
 		remote.Close()
@@ -76,11 +80,7 @@ func runContainer(ctx *cli.Context) (int, error) {
 		}
 		defer master.Close()
 	}
-	sigs := make(chan os.Signal, 128)
-	if !detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
-	}
+	sigsReady()
 	if err := c.Start(); err != nil {
 		_ = c.Delete(true)
 		return 0, err

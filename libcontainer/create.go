@@ -53,6 +53,10 @@ type bootstrap struct {
 	HostPid      int         `json:"host_pid"`
 	HasConsole   bool        `json:"has_console"`
 	Debug        bool        `json:"debug"`
+	// CgroupTasks are the v1 tasks files init's thread writes itself
+	// into (see cgroups.Placement); empty when the parent placed init.
+	CgroupTasks      []string `json:"cgroup_tasks,omitempty"`
+	CgroupBestEffort bool     `json:"cgroup_best_effort,omitempty"`
 }
 
 // Process is a process crossrun started in a container (init, or one run by
@@ -174,6 +178,27 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		return nil, nil, err
 	}
 
+	// The cgroup comes before init does anything, so that its whole setup
+	// is accounted and limited. Where init can join it without being
+	// migrated (no user namespace, nothing joined by the constructor), the
+	// directories and limits are made first and init is cloned into them;
+	// otherwise init is moved in once it exists.
+	cg, err = newCgroup(s, opts.ID, opts.SystemdCgroup, opts.Rootless)
+	if err != nil {
+		return nil, nil, err
+	}
+	var place *cgroups.Placement
+	if cg != nil && plan.nsenter == "" && plan.cloneFlags&unix.CLONE_NEWUSER == 0 {
+		if place, err = cg.Prepare(); err != nil {
+			return nil, nil, err
+		}
+		if r := containerResources(s); r != nil {
+			if err := cg.Set(r); err != nil {
+				return nil, nil, fmt.Errorf("set cgroup limits: %w", err)
+			}
+		}
+	}
+
 	// Descriptors 3 .. 3+PreserveFDs-1 are passed through untouched; ours
 	// follow them.
 	var extra []*os.File
@@ -222,8 +247,29 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		// its capabilities in the new user namespace.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	if err := startInit(cmd, plan); err != nil {
-		return nil, nil, fmt.Errorf("start container init: %w", err)
+	if place != nil && place.Dir != "" {
+		if d, derr := os.OpenFile(place.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); derr == nil {
+			defer d.Close()
+			into := *cmd.SysProcAttr
+			into.UseCgroupFD, into.CgroupFD = true, int(d.Fd())
+			intoCmd := *cmd
+			intoCmd.SysProcAttr = &into
+			if serr := startInit(&intoCmd, plan); serr == nil {
+				cmd = &intoCmd
+			} else {
+				// A kernel without clone3's CLONE_INTO_CGROUP, or a
+				// cgroup that refuses it: init is moved in instead.
+				logrus.Debugf("clone into cgroup %s: %v", place.Dir, serr)
+				place = nil
+			}
+		} else {
+			place = nil
+		}
+	}
+	if cmd.Process == nil {
+		if err := startInit(cmd, plan); err != nil {
+			return nil, nil, fmt.Errorf("start container init: %w", err)
+		}
 	}
 	p := &Process{cmd: cmd, Pid: cmd.Process.Pid}
 	childSock.Close()
@@ -235,30 +281,18 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	c.state.Created = time.Now().UTC()
 	c.state.Owner = ""
 
-	// The cgroup comes before init does anything, so that its whole setup
-	// is accounted and limited.
-	cg, err = newCgroup(s, opts.ID, opts.SystemdCgroup, opts.Rootless)
-	if err != nil {
-		return nil, nil, err
-	}
-	if cg != nil {
+	if cg != nil && place == nil {
 		if err := cg.Apply(p.Pid); err != nil {
 			return nil, nil, fmt.Errorf("add init to cgroup: %w", err)
 		}
-		c.state.CgroupPaths = cg.Paths()
 		if r := containerResources(s); r != nil {
 			if err := cg.Set(r); err != nil {
 				return nil, nil, fmt.Errorf("set cgroup limits: %w", err)
 			}
 		}
 	}
-	if err := writeState(dir, c.state); err != nil {
-		return nil, nil, err
-	}
-	if s.Process.OOMScoreAdj != nil {
-		if err := setOOMScoreAdj(p.Pid, *s.Process.OOMScoreAdj); err != nil {
-			return nil, nil, err
-		}
+	if cg != nil {
+		c.state.CgroupPaths = cg.Paths()
 	}
 
 	boot := bootstrap{
@@ -266,8 +300,20 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring, PreserveFDs: opts.PreserveFDs,
 		HostPid: p.Pid, HasConsole: console != nil, Debug: logrus.IsLevelEnabled(logrus.DebugLevel),
 	}
+	if place != nil {
+		boot.CgroupTasks, boot.CgroupBestEffort = place.Tasks, place.BestEffort
+	}
 	if err := parentSock.send(msgBootstrap, boot); err != nil {
 		return nil, nil, fmt.Errorf("send configuration to init: %w", processGone(p, "container init", err))
+	}
+	// Init works on its configuration while the state is written.
+	if err := writeState(dir, c.state); err != nil {
+		return nil, nil, err
+	}
+	if s.Process.OOMScoreAdj != nil {
+		if err := setOOMScoreAdj(p.Pid, *s.Process.OOMScoreAdj); err != nil {
+			return nil, nil, err
+		}
 	}
 	for {
 		m, fds, err := parentSock.recv()

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/crossrun/crossrun/libcontainer/cgroups"
 	"github.com/crossrun/crossrun/libcontainer/rootfs"
 )
 
@@ -69,6 +70,12 @@ func runInit(sock *syncSocket) error {
 		return fmt.Errorf("decode configuration: %w", err)
 	}
 	st.spec = st.boot.Spec
+	if len(st.boot.CgroupTasks) > 0 {
+		// On the thread that will exec, before anything else is done.
+		if err := cgroups.JoinThread(st.boot.CgroupTasks, st.boot.CgroupBestEffort); err != nil {
+			return err
+		}
+	}
 	if st.boot.Debug {
 		logrus.SetLevel(logrus.DebugLevel)
 	}

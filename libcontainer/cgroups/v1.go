@@ -82,6 +82,40 @@ func (m *v1Manager) Apply(pid int) error {
 	return nil
 }
 
+func (m *v1Manager) Prepare() (*Placement, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ctrls := make([]string, 0, len(m.paths))
+	for c := range m.paths {
+		ctrls = append(ctrls, c)
+	}
+	sort.Strings(ctrls)
+	p := &Placement{BestEffort: m.rootless && !m.explicit}
+	for _, c := range ctrls {
+		dir := m.paths[c]
+		var err error
+		if c == "cpuset" {
+			err = mkdirCpuset(dir)
+		} else {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			if p.BestEffort && isPermission(err) {
+				logrus.Debugf("cgroup %s: %v (rootless, continuing without it)", c, err)
+				delete(m.paths, c)
+				continue
+			}
+			return nil, fmt.Errorf("create %s cgroup: %w", displayCtrl(c), err)
+		}
+		if c == "" {
+			p.Dir = dir
+		} else {
+			p.Tasks = append(p.Tasks, filepath.Join(dir, "tasks"))
+		}
+	}
+	return p, nil
+}
+
 func displayCtrl(c string) string {
 	if c == "" {
 		return "unified"

@@ -46,6 +46,19 @@ func (m *v2Manager) Apply(pid int) error {
 	return nil
 }
 
+func (m *v2Manager) Prepare() (*Placement, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.create(); err != nil {
+		if m.rootless && !m.explicit && isPermission(err) {
+			logrus.Debugf("cgroup %s: %v (rootless, continuing without it)", m.dir, err)
+			return &Placement{BestEffort: true}, nil
+		}
+		return nil, fmt.Errorf("create cgroup %s: %w", m.dir, err)
+	}
+	return &Placement{Dir: m.dir}, nil
+}
+
 // create makes m.dir, enabling every available controller in the
 // subtree_control of each ancestor below the root so the new cgroup gets
 // the files for them.
