@@ -3,7 +3,11 @@ GO       ?= go
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/sbin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
-GOFLAGS_BUILD ?= -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+# A static binary without urfave/cli's documentation generators: init and
+# every command start a little sooner (docs/performance.md).
+GOTAGS   ?= urfave_cli_no_docs netgo osusergo
+GOFLAGS_BUILD ?= -trimpath -tags "$(GOTAGS)" \
+	-ldflags "-s -w -X main.version=$(VERSION) -linkmode external -extldflags -static"
 
 .PHONY: all build test unit integration conformance install uninstall clean demo fuzz bench generate
 

@@ -187,15 +187,11 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var place *cgroups.Placement
-	if cg != nil && plan.nsenter == "" && plan.cloneFlags&unix.CLONE_NEWUSER == 0 {
-		if place, err = cg.Prepare(); err != nil {
+	fastJoin := cg != nil && plan.nsenter == "" && plan.cloneFlags&unix.CLONE_NEWUSER == 0
+	cgTarget := ""
+	if fastJoin {
+		if cgTarget, err = cg.CloneTarget(); err != nil {
 			return nil, nil, err
-		}
-		if r := containerResources(s); r != nil {
-			if err := cg.Set(r); err != nil {
-				return nil, nil, fmt.Errorf("set cgroup limits: %w", err)
-			}
 		}
 	}
 
@@ -247,8 +243,8 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		// its capabilities in the new user namespace.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	if place != nil && place.Dir != "" {
-		if d, derr := os.OpenFile(place.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); derr == nil {
+	if cgTarget != "" {
+		if d, derr := os.OpenFile(cgTarget, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); derr == nil {
 			defer d.Close()
 			into := *cmd.SysProcAttr
 			into.UseCgroupFD, into.CgroupFD = true, int(d.Fd())
@@ -259,11 +255,11 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 			} else {
 				// A kernel without clone3's CLONE_INTO_CGROUP, or a
 				// cgroup that refuses it: init is moved in instead.
-				logrus.Debugf("clone into cgroup %s: %v", place.Dir, serr)
-				place = nil
+				logrus.Debugf("clone into cgroup %s: %v", cgTarget, serr)
+				fastJoin = false
 			}
 		} else {
-			place = nil
+			fastJoin = false
 		}
 	}
 	if cmd.Process == nil {
@@ -281,10 +277,18 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	c.state.Created = time.Now().UTC()
 	c.state.Owner = ""
 
-	if cg != nil && place == nil {
+	var place *cgroups.Placement
+	if fastJoin {
+		// Made while init starts up; init joins them itself.
+		if place, err = cg.Prepare(); err != nil {
+			return nil, nil, err
+		}
+	} else if cg != nil {
 		if err := cg.Apply(p.Pid); err != nil {
 			return nil, nil, fmt.Errorf("add init to cgroup: %w", err)
 		}
+	}
+	if cg != nil {
 		if r := containerResources(s); r != nil {
 			if err := cg.Set(r); err != nil {
 				return nil, nil, fmt.Errorf("set cgroup limits: %w", err)

@@ -88,7 +88,7 @@ show_route() {
 }
 
 heading "Build crossrun"
-go build -o crossrun .
+make build
 ./crossrun --version | head -1
 note "host: $(uname -m), kernel $(uname -r)"
 

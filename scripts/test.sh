@@ -12,7 +12,7 @@ rm -rf "$logs"
 mkdir -p "$logs"
 
 echo "== build"
-go build -o crossrun .
+make build
 go vet ./...
 
 # Host handlers for qemu-user (a fresh boot may have binfmt_misc mounted

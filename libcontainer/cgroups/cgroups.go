@@ -32,8 +32,12 @@ const (
 type Manager interface {
 	// Apply creates the cgroup(s) and moves pid into them.
 	Apply(pid int) error
+	// CloneTarget creates the cgroup v2 directory a process about to be
+	// started can be cloned into, and returns it ("" when there is none).
+	CloneTarget() (string, error)
 	// Prepare creates the cgroup(s) without moving any process, and
-	// says how a process about to be started joins them (see Placement).
+	// says how a process cloned into CloneTarget joins the rest (see
+	// Placement).
 	Prepare() (*Placement, error)
 	// Set writes the resource limits. A nil field leaves the matching
 	// setting untouched, so Set serves both create and update; a nil

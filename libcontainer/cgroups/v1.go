@@ -82,6 +82,24 @@ func (m *v1Manager) Apply(pid int) error {
 	return nil
 }
 
+func (m *v1Manager) CloneTarget() (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir, ok := m.paths[""]
+	if !ok {
+		return "", nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if m.rootless && !m.explicit && isPermission(err) {
+			logrus.Debugf("cgroup %s: %v (rootless, continuing without it)", dir, err)
+			delete(m.paths, "")
+			return "", nil
+		}
+		return "", fmt.Errorf("create unified cgroup: %w", err)
+	}
+	return dir, nil
+}
+
 func (m *v1Manager) Prepare() (*Placement, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -23,6 +23,7 @@ type v2Manager struct {
 	dir      string
 	rootless bool
 	explicit bool
+	prepared *Placement // what Prepare made, so it runs once
 }
 
 func (m *v2Manager) Paths() map[string]string { return map[string]string{"": m.dir} }
@@ -46,17 +47,30 @@ func (m *v2Manager) Apply(pid int) error {
 	return nil
 }
 
+func (m *v2Manager) CloneTarget() (string, error) {
+	p, err := m.Prepare()
+	if err != nil {
+		return "", err
+	}
+	return p.Dir, nil
+}
+
 func (m *v2Manager) Prepare() (*Placement, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.prepared != nil {
+		return m.prepared, nil
+	}
 	if err := m.create(); err != nil {
 		if m.rootless && !m.explicit && isPermission(err) {
 			logrus.Debugf("cgroup %s: %v (rootless, continuing without it)", m.dir, err)
-			return &Placement{BestEffort: true}, nil
+			m.prepared = &Placement{BestEffort: true}
+			return m.prepared, nil
 		}
 		return nil, fmt.Errorf("create cgroup %s: %w", m.dir, err)
 	}
-	return &Placement{Dir: m.dir}, nil
+	m.prepared = &Placement{Dir: m.dir}
+	return m.prepared, nil
 }
 
 // create makes m.dir, enabling every available controller in the
