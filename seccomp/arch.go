@@ -16,7 +16,7 @@ type archTable struct {
 	audit     uint32 // AUDIT_ARCH_* value
 	bits      int    // argument register width: 32 or 64
 	bigEndian bool   // layout of the 64-bit args in seccomp_data
-	syscalls  map[string]uint32
+	syscalls  func() map[string]uint32 // name -> number, built on first use
 	maxNr     uint32   // highest syscall number in the table (ARM private calls excluded)
 	compat    []string // other arches a kernel of this arch also runs
 }
@@ -71,6 +71,6 @@ func SyscallNumber(arch, name string) (uint32, bool) {
 	if err != nil {
 		return 0, false
 	}
-	n, ok := t.syscalls[name]
+	n, ok := t.syscalls()[name]
 	return n, ok
 }

@@ -174,7 +174,7 @@ func parseConfig(cfg *specs.LinuxSeccomp) (*parsedConfig, error) {
 func (p *parsedConfig) rulesFor(t *archTable) (map[uint32]*sysRules, error) {
 	out := map[uint32]*sysRules{}
 	for _, name := range p.names {
-		nr, ok := t.syscalls[name]
+		nr, ok := t.syscalls()[name]
 		if !ok {
 			continue
 		}
@@ -215,7 +215,7 @@ type interval struct {
 // addRegion appends the intervals covering [lo, hi] for one arch table.
 func addRegion(ivs []interval, lo, hi uint32, t *archTable, rules map[uint32]*sysRules, defRet uint32, enosys bool) []interval {
 	var nrs []uint32
-	for _, nr := range t.syscalls {
+	for _, nr := range t.syscalls() {
 		if nr >= lo && nr <= hi {
 			nrs = append(nrs, nr)
 		}

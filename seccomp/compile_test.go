@@ -214,7 +214,7 @@ func TestX32NotListed(t *testing.T) {
 // actions and conditions.
 func randomConfig(r *rand.Rand, t *archTable, nRules int) *specs.LinuxSeccomp {
 	var names []string
-	for n := range t.syscalls {
+	for n := range t.syscalls() {
 		names = append(names, n)
 	}
 	sortStrings(names)
@@ -301,7 +301,7 @@ func TestCompileMatchesReference(t *testing.T) {
 				for _, sc := range cfg.Syscalls {
 					for _, n := range sc.Names {
 						for _, a := range arches {
-							if nr, ok := a.syscalls[n]; ok {
+							if nr, ok := a.syscalls()[n]; ok {
 								nrs = append(nrs, nr)
 							}
 						}
@@ -343,7 +343,7 @@ func TestLongJumps(t *testing.T) {
 	at := archTables["SCMP_ARCH_X86_64"]
 	cfg := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
 	var names []string
-	for n := range at.syscalls {
+	for n := range at.syscalls() {
 		names = append(names, n)
 	}
 	sortStrings(names)
@@ -370,7 +370,7 @@ func TestLongJumps(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	for _, n := range names[:300] {
 		for k := 0; k < 5; k++ {
-			d := seccompData{nr: at.syscalls[n], arch: at.audit}
+			d := seccompData{nr: at.syscalls()[n], arch: at.audit}
 			for i := range d.args {
 				d.args[i] = r.Uint64() >> uint(r.Intn(64))
 			}

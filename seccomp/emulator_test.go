@@ -129,7 +129,7 @@ func referenceResult(cfg *specs.LinuxSeccomp, target *archTable, d seccompData) 
 	rev, ok := reverseCache[t]
 	if !ok {
 		rev = map[uint32][]string{}
-		for n, nr := range t.syscalls {
+		for n, nr := range t.syscalls() {
 			rev[nr] = append(rev[nr], n)
 		}
 		reverseCache[t] = rev

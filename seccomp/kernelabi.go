@@ -91,7 +91,7 @@ func ParseKernelVersion(s string) (Version, error) {
 // SyscallSince returns the kernel release that introduced a syscall, for
 // syscalls the tables can date.
 func SyscallSince(name string) (Version, bool) {
-	v, ok := syscallSince[name]
+	v, ok := syscallSince()[name]
 	return v, ok
 }
 
@@ -99,7 +99,7 @@ func SyscallSince(name string) (Version, bool) {
 // after kernel v.
 func SyscallsAfter(v Version) []string {
 	var names []string
-	for n, since := range syscallSince {
+	for n, since := range syscallSince() {
 		if v.Less(since) {
 			names = append(names, n)
 		}
