@@ -11,14 +11,14 @@ import (
 // seccomp_data.arch for it, how its arguments are laid out, and its syscall
 // numbers.
 type archTable struct {
-	name      string // SCMP_ARCH_ name
-	goarch    string // GOARCH running natively as this arch ("" if none)
-	audit     uint32 // AUDIT_ARCH_* value
-	bits      int    // argument register width: 32 or 64
-	bigEndian bool   // layout of the 64-bit args in seccomp_data
+	name      string                   // SCMP_ARCH_ name
+	goarch    string                   // GOARCH running natively as this arch ("" if none)
+	audit     uint32                   // AUDIT_ARCH_* value
+	bits      int                      // argument register width: 32 or 64
+	bigEndian bool                     // layout of the 64-bit args in seccomp_data
 	syscalls  func() map[string]uint32 // name -> number, built on first use
-	maxNr     uint32   // highest syscall number in the table (ARM private calls excluded)
-	compat    []string // other arches a kernel of this arch also runs
+	maxNr     uint32                   // highest syscall number in the table (ARM private calls excluded)
+	compat    []string                 // other arches a kernel of this arch also runs
 }
 
 // lookupArch accepts a Go arch name ("amd64") or an OCI/libseccomp name
