@@ -176,9 +176,12 @@ func (m *mounter) mountCgroupV1(dest string, o *mountOptions) error {
 }
 
 // readSelfCgroup maps each controller (and "name=..." hierarchy, and "" for
-// cgroup2) of /proc/self/cgroup to this process's cgroup path.
+// cgroup2) of /proc/thread-self/cgroup to this thread's cgroup path. The
+// thread, not the process: init's thread joins the container's v1 cgroups
+// by itself (cgroups.JoinThread) while the Go runtime's other threads stay
+// where they were until execve ends them.
 func readSelfCgroup() (map[string]string, error) {
-	f, err := os.Open("/proc/self/cgroup")
+	f, err := os.Open("/proc/thread-self/cgroup")
 	if err != nil {
 		return nil, err
 	}
