@@ -126,35 +126,52 @@ func (m *mounter) mountCgroupV1(dest string, o *mountOptions) error {
 	if err := m.fsMount("tmpfs", dest, "tmpfs", tmpfs); err != nil {
 		return fmt.Errorf("tmpfs for cgroup v1 hierarchies: %w", err)
 	}
-	for _, h := range hs {
-		base := filepath.Base(h.mountpoint)
-		sub := filepath.Join(dest, base)
-		if m.opts.CgroupNS {
-			co := &mountOptions{
-				flags:       unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | (o.flags & unix.MS_RDONLY),
-				data:        append(append([]string(nil), h.subsystems...), h.extra...),
-				propagation: o.propagation,
-			}
-			if err := m.fsMount("cgroup", sub, "cgroup", co); err != nil {
-				return fmt.Errorf("cgroup %s on %s: %w", strings.Join(h.subsystems, ","), sub, err)
-			}
-		} else {
-			rel, err := filepath.Rel(h.root, own[h.subsystems[0]])
-			if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-				return fmt.Errorf("cgroup %s of this process is outside the host mount %s", own[h.subsystems[0]], h.mountpoint)
-			}
-			bo := *o
-			bo.bind, bo.recursive = true, true
-			if err := m.bindMount(filepath.Join(h.mountpoint, rel), sub, &bo); err != nil {
-				return fmt.Errorf("bind cgroup %s on %s: %w", base, sub, err)
-			}
-		}
-	}
 	top, err := pathrs.OpenatInRoot(m.root, dest)
 	if err != nil {
 		return err
 	}
 	defer top.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(top.Fd()), &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		return fmt.Errorf("%s is not the tmpfs just mounted for the cgroup v1 hierarchies", dest)
+	}
+	// The mount points are made in that fresh tmpfs, which nothing else
+	// can see yet, by name relative to it: no path resolution to guard.
+	for _, h := range hs {
+		base := filepath.Base(h.mountpoint)
+		sub, err := mkdirIn(top, base)
+		if err != nil {
+			return err
+		}
+		if m.opts.CgroupNS {
+			flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | (o.flags & unix.MS_RDONLY))
+			data := strings.Join(append(append([]string(nil), h.subsystems...), h.extra...), ",")
+			err = unix.Mount("cgroup", fdPath(sub), "cgroup", flags, data)
+			if err == nil && len(o.propagation) > 0 {
+				// A fresh handle: sub is the directory under the mount.
+				var mnt *os.File
+				if mnt, err = mkdirIn(top, base); err == nil {
+					err = setPropagation(mnt, o.propagation)
+					mnt.Close()
+				}
+			}
+			if err != nil {
+				sub.Close()
+				return fmt.Errorf("cgroup %s on %s: %w", strings.Join(h.subsystems, ","), filepath.Join(dest, base), err)
+			}
+		} else {
+			rel, err := filepath.Rel(h.root, own[h.subsystems[0]])
+			if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+				sub.Close()
+				return fmt.Errorf("cgroup %s of this process is outside the host mount %s", own[h.subsystems[0]], h.mountpoint)
+			}
+			if err := bindOnto(filepath.Join(h.mountpoint, rel), sub, o); err != nil {
+				sub.Close()
+				return fmt.Errorf("bind cgroup %s on %s: %w", base, filepath.Join(dest, base), err)
+			}
+		}
+		sub.Close()
+	}
 	// Co-mounted hierarchies (cpu,cpuacct) are also reachable by each name.
 	for _, h := range hs {
 		base := filepath.Base(h.mountpoint)
@@ -173,6 +190,44 @@ func (m *mounter) mountCgroupV1(dest string, o *mountOptions) error {
 		}
 	}
 	return nil
+}
+
+// mkdirIn makes directory name in dir and returns an O_PATH handle on it,
+// refusing anything but a directory made right there.
+func mkdirIn(dir *os.File, name string) (*os.File, error) {
+	if err := unix.Mkdirat(int(dir.Fd()), name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, fmt.Errorf("mkdir %s: %w", name, err)
+	}
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// bindOnto binds src (recursively, with o's flags) onto the handle dst.
+func bindOnto(src string, dst *os.File, o *mountOptions) error {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, uint(unix.OPEN_TREE_CLONE|openTreeCloexec|unix.AT_RECURSIVE))
+	if err != nil {
+		return fmt.Errorf("open_tree %s: %w", src, err)
+	}
+	tree := os.NewFile(uintptr(fd), src)
+	defer tree.Close()
+	if o.changesMountFlags() {
+		set, clr := o.mountAttrs()
+		if err := setMountAttrs(tree, false, set, clr); err != nil {
+			return fmt.Errorf("set mount flags: %w", err)
+		}
+	}
+	if o.recSet|o.recClr != 0 {
+		if err := setMountAttrs(tree, true, o.recSet, o.recClr); err != nil {
+			return fmt.Errorf("set recursive mount flags: %w", err)
+		}
+	}
+	if err := unix.MoveMount(int(tree.Fd()), "", int(dst.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount: %w", err)
+	}
+	return setPropagation(tree, o.propagation)
 }
 
 // readSelfCgroup maps each controller (and "name=..." hierarchy, and "" for
