@@ -96,9 +96,16 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, nil, err
 	}
+	if err := ownFreshDir(lock, dir, opts.ID); err != nil {
+		// A "delete --force" removed the directory before it was locked,
+		// and maybe another create has made it again: it is not ours to
+		// use or remove.
+		lock.Close()
+		return nil, nil, err
+	}
+	faultPoint("after-state-dir")
 	c := &Container{root: opts.Root, dir: dir, lock: lock, state: &State{
 		ID:            opts.ID,
 		Bundle:        opts.Bundle,
@@ -124,7 +131,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		}
 		if cg != nil {
 			_ = cg.KillAll(unix.SIGKILL)
-			if derr := cg.Destroy(); derr != nil {
+			if derr := destroyCgroup(cg); derr != nil {
 				logrus.Warnf("remove cgroup after failed create: %v", derr)
 			}
 		}
@@ -151,6 +158,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	}
 	fifo := os.NewFile(uintptr(fifoFd), "exec.fifo")
 	defer fifo.Close()
+	faultPoint("after-fifo")
 
 	parentSock, childSock, err := newSyncPair()
 	if err != nil {
@@ -187,6 +195,16 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if cg != nil {
+		// The cgroup's paths are saved before anything is made there, so
+		// that "delete --force" finds what a create killed at any later
+		// step leaves behind.
+		c.state.CgroupPaths = cg.Paths()
+		if err := writeState(dir, c.state); err != nil {
+			return nil, nil, err
+		}
+		faultPoint("after-state-early")
+	}
 	fastJoin := cg != nil && plan.nsenter == "" && plan.cloneFlags&unix.CLONE_NEWUSER == 0
 	cgTarget := ""
 	if fastJoin {
@@ -214,6 +232,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	if plan.nsenter != "" {
 		env = append(env, envNsenter+"="+plan.nsenter)
 	}
+	env = append(env, faultEnv()...)
 	cmd = &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args:       []string{"crossrun", "init"},
@@ -269,6 +288,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	}
 	p := &Process{cmd: cmd, Pid: cmd.Process.Pid}
 	childSock.Close()
+	faultPoint("after-clone")
 
 	c.state.InitPid = p.Pid
 	if start, err := processStartTime(p.Pid); err == nil {
@@ -297,6 +317,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	}
 	if cg != nil {
 		c.state.CgroupPaths = cg.Paths()
+		faultPoint("after-cgroup")
 	}
 
 	boot := bootstrap{
@@ -310,6 +331,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	if err := parentSock.send(msgBootstrap, boot); err != nil {
 		return nil, nil, fmt.Errorf("send configuration to init: %w", processGone(p, "container init", err))
 	}
+	faultPoint("after-bootstrap")
 	// Init works on its configuration while the state is written.
 	if err := writeState(dir, c.state); err != nil {
 		return nil, nil, err
@@ -319,6 +341,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 			return nil, nil, err
 		}
 	}
+	faultPoint("after-state-write")
 	for {
 		m, fds, err := parentSock.recv()
 		if err != nil {
@@ -365,6 +388,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 			if err := writeState(dir, c.state); err != nil {
 				return nil, nil, err
 			}
+			faultPoint("after-ready")
 			if opts.PidFile != "" {
 				if err := writePidFile(opts.PidFile, p.Pid); err != nil {
 					return nil, nil, err
@@ -469,6 +493,10 @@ const (
 	envInitFifo    = "_CROSSRUN_FIFO"
 	envInitConsole = "_CROSSRUN_CONSOLE"
 	envNsenter     = "_CROSSRUN_NSENTER"
+	// The v1 tasks files the nsenter constructor moves the process into
+	// (one per line), and whether a permission error is not fatal.
+	envCgroupTasks      = "_CROSSRUN_CGROUP_TASKS"
+	envCgroupBestEffort = "_CROSSRUN_CGROUP_BEST_EFFORT"
 )
 
 func envFd(name string) int {

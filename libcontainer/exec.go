@@ -232,6 +232,24 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		env = append(env, envNsenter+"="+strings.Join(joins, ","))
 	}
 
+	// The cgroup is joined as the process starts: cloned into the v2
+	// directory, and moving itself into the v1 ones in the constructor.
+	var cgTasks []string
+	cgUnified := ""
+	for k, dir := range c.state.CgroupPaths {
+		if k == "" {
+			cgUnified = dir
+		} else {
+			cgTasks = append(cgTasks, filepath.Join(dir, "tasks"))
+		}
+	}
+	sort.Strings(cgTasks)
+	if len(cgTasks) > 0 {
+		env = append(env, envCgroupTasks+"="+strings.Join(cgTasks, "\n"))
+		if c.state.Rootless {
+			env = append(env, envCgroupBestEffort+"=1")
+		}
+	}
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args:        []string{"crossrun", "init"},
@@ -246,8 +264,25 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		// The pty replaces stdio inside the process.
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	}
-	if err := startInPidNS(cmd, pidNS); err != nil {
-		return nil, fmt.Errorf("start exec process: %w", err)
+	joinUnified := cgUnified != ""
+	if cgUnified != "" {
+		if d, derr := os.OpenFile(cgUnified, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); derr == nil {
+			defer d.Close()
+			into := *cmd.SysProcAttr
+			into.UseCgroupFD, into.CgroupFD = true, int(d.Fd())
+			intoCmd := *cmd
+			intoCmd.SysProcAttr = &into
+			if serr := startInPidNS(&intoCmd, pidNS); serr == nil {
+				cmd, joinUnified = &intoCmd, false
+			} else {
+				logrus.Debugf("exec: clone into cgroup %s: %v", cgUnified, serr)
+			}
+		}
+	}
+	if cmd.Process == nil {
+		if err := startInPidNS(cmd, pidNS); err != nil {
+			return nil, fmt.Errorf("start exec process: %w", err)
+		}
 	}
 	ep := &Process{cmd: cmd, Pid: cmd.Process.Pid}
 	childSock.Close()
@@ -258,8 +293,10 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		}
 	}()
 
-	if err := joinCgroups(c.state, ep.Pid); err != nil {
-		return nil, err
+	if joinUnified {
+		if err := joinCgroups(c.state.Rootless, map[string]string{"": cgUnified}, ep.Pid); err != nil {
+			return nil, err
+		}
 	}
 	boot := execBootstrap{
 		ID: id, Process: p, Seccomp: cfg.Linux.Seccomp, Personality: cfg.Linux.Personality,
@@ -336,19 +373,19 @@ func startInPidNS(cmd *exec.Cmd, ns *os.File) error {
 // joinCgroups moves pid into each of the container's cgroup directories.
 // Unlike cgroups.Manager.Apply it never creates one: a cgroup that is gone
 // belongs to a deleted container.
-func joinCgroups(st *State, pid int) error {
-	keys := make([]string, 0, len(st.CgroupPaths))
-	for k := range st.CgroupPaths {
+func joinCgroups(rootless bool, paths map[string]string, pid int) error {
+	keys := make([]string, 0, len(paths))
+	for k := range paths {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		dir := st.CgroupPaths[k]
+		dir := paths[k]
 		err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
 		if err == nil {
 			continue
 		}
-		if st.Rootless && (errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS)) {
+		if rootless && (errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS)) {
 			logrus.Debugf("exec: join cgroup %s: %v (rootless, continuing without it)", dir, err)
 			continue
 		}

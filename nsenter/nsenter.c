@@ -74,6 +74,44 @@ static int ns_flag(const char *name)
 	return 0;
 }
 
+/*
+ * join_cgroups moves this process, still single-threaded, into the v1
+ * cgroups whose tasks files _CROSSRUN_CGROUP_TASKS lists (one per line),
+ * before any namespace is joined. A thread moving itself does not take the
+ * kernel's global migration lock, whose write side waits for an RCU grace
+ * period; writing a pid into cgroup.procs from the parent would.
+ */
+static void join_cgroups(void)
+{
+	const char *list = getenv("_CROSSRUN_CGROUP_TASKS");
+	int best_effort = getenv("_CROSSRUN_CGROUP_BEST_EFFORT") != NULL;
+	char buf[8192];
+
+	if (list == NULL || *list == '\0')
+		return;
+	if (strlen(list) >= sizeof(buf))
+		report("cgroup list %s%s is too long", "", "", 0);
+	strcpy(buf, list);
+	for (char *save = NULL, *path = strtok_r(buf, "\n", &save); path; path = strtok_r(NULL, "\n", &save)) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		int err = 0;
+
+		if (fd < 0)
+			err = errno;
+		else if (write(fd, "0", 1) != 1)
+			err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (err == 0 || (best_effort && (err == EACCES || err == EPERM || err == EROFS)))
+			continue;
+		if (err == ENOENT)
+			report("join the container's cgroup: %s is gone%s; the container is being deleted", path, "", 0);
+		report("join the container's cgroup %s%s", path, "", err);
+	}
+	unsetenv("_CROSSRUN_CGROUP_TASKS");
+	unsetenv("_CROSSRUN_CGROUP_BEST_EFFORT");
+}
+
 __attribute__((constructor)) static void crossrun_nsenter(void)
 {
 	const char *spec = getenv("_CROSSRUN_NSENTER");
@@ -81,6 +119,7 @@ __attribute__((constructor)) static void crossrun_nsenter(void)
 	int count = 0;
 	char buf[8192];
 
+	join_cgroups();
 	if (spec == NULL || *spec == '\0')
 		return;
 	/* Non-dumpable before entering the container's namespaces. */
