@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf/asm"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -305,14 +304,105 @@ func TestDeviceFilterAssembles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	insns := deviceFilter(rules)
-	// Resolving jumps and encoding proves every label exists.
-	if err := insns.Marshal(nopWriter{}, nativeEndian()); err != nil {
-		t.Fatalf("program does not encode: %v\n%v", err, insns)
+	code, err := deviceFilter(rules).encode()
+	if err != nil {
+		t.Fatalf("program does not encode: %v", err)
 	}
-	// The last instruction returns, and there is a deny path (r0 = 0).
-	last := insns[len(insns)-1]
-	if last.OpCode.JumpOp() != asm.Exit {
-		t.Errorf("program does not end in exit: %v", last)
+	if len(code)%bpfInsnSize != 0 || len(code) == 0 {
+		t.Fatalf("program is %d bytes", len(code))
+	}
+	if last := code[len(code)-bpfInsnSize]; last != opExit {
+		t.Errorf("program does not end in exit: opcode %#x", last)
+	}
+	bad := &program{}
+	bad.emit(jne32(r2, 1, "nowhere"), exit())
+	if _, err := bad.encode(); err == nil {
+		t.Error("a jump to an undefined label encoded")
+	}
+}
+
+// runDeviceFilter executes an encoded device program the way the kernel
+// would, for the instructions deviceFilter emits.
+func runDeviceFilter(t *testing.T, code []byte, typ int, major, minor int64, access int) bool {
+	t.Helper()
+	var reg [11]uint64
+	ctx := make([]byte, 12)
+	hostEndian.PutUint32(ctx[0:], uint32(access<<16|typ))
+	hostEndian.PutUint32(ctx[4:], uint32(major))
+	hostEndian.PutUint32(ctx[8:], uint32(minor))
+	n := len(code) / bpfInsnSize
+	for pc, steps := 0, 0; pc < n; pc, steps = pc+1, steps+1 {
+		if steps > 4096 {
+			t.Fatal("program loops")
+		}
+		b := code[pc*bpfInsnSize:]
+		op := b[0]
+		dst, src := b[1]&0xf, b[1]>>4
+		off := int16(hostEndian.Uint16(b[2:]))
+		imm := int32(hostEndian.Uint32(b[4:]))
+		switch op {
+		case opLdxMemW:
+			if src != r1 || off < 0 || int(off)+4 > len(ctx) {
+				t.Fatalf("pc %d: load outside the context", pc)
+			}
+			reg[dst] = uint64(hostEndian.Uint32(ctx[off:]))
+		case opMov32Reg:
+			reg[dst] = uint64(uint32(reg[src]))
+		case opMov32Imm:
+			reg[dst] = uint64(uint32(imm))
+		case opAnd32Imm:
+			reg[dst] = uint64(uint32(reg[dst]) & uint32(imm))
+		case opRsh32Imm:
+			reg[dst] = uint64(uint32(reg[dst]) >> uint(imm))
+		case opJeq32Imm:
+			if uint32(reg[dst]) == uint32(imm) {
+				pc += int(off)
+			}
+		case opJne32Imm:
+			if uint32(reg[dst]) != uint32(imm) {
+				pc += int(off)
+			}
+		case opExit:
+			return reg[r0] != 0
+		default:
+			t.Fatalf("pc %d: unexpected opcode %#x", pc, op)
+		}
+	}
+	t.Fatal("program ran off its end")
+	return false
+}
+
+// The program decides every request as the reference evaluation does.
+func TestDeviceFilterMatchesRules(t *testing.T) {
+	sets := [][]specs.LinuxDeviceCgroup{
+		{dev(true, "c", 1, 3, "rwm"), dev(false, "c", 1, 3, "r"), dev(true, "b", 8, -1, "rw")},
+		{dev(true, "a", -1, -1, "rwm"), dev(false, "c", 5, 1, "w"), dev(false, "b", -1, -1, "m")},
+		{dev(false, "a", -1, -1, "rwm"), dev(true, "c", 1, -1, "r"), dev(true, "c", -1, 9, "w"), dev(false, "c", 1, 9, "w")},
+		{dev(true, "c", 0xfffffff0, 0x80000001, "rw")},
+		{},
+	}
+	majors := []int64{0, 1, 5, 8, 0xfffffff0}
+	minors := []int64{0, 1, 3, 9, 0x80000001}
+	for si, devs := range sets {
+		rules, err := parseDeviceRules(devs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := deviceFilter(rules).encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, typ := range []int{devBlock, devChar} {
+			for _, ma := range majors {
+				for _, mi := range minors {
+					for acc := 1; acc <= accAll; acc++ {
+						want := allowed(rules, typ, ma, mi, acc)
+						if got := runDeviceFilter(t, code, typ, ma, mi, acc); got != want {
+							t.Errorf("set %d: type %d %d:%d access %d: program says %v, rules say %v", si, typ, ma, mi, acc, got, want)
+						}
+					}
+				}
+			}
+		}
 	}
 }

@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -176,69 +173,68 @@ func v1DeviceWrites(rules []deviceRule) [][2]string {
 // Registers: R2 type, R3 access bits still undecided, R4 major, R5 minor.
 // Rules are tested last to first; a deny rule that touches an undecided
 // bit rejects, an allow rule settles its bits and accepts once none are
-// left. Falling off the end rejects.
-func deviceFilter(rules []deviceRule) asm.Instructions {
-	insns := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
-		asm.Mov.Reg32(asm.R3, asm.R2),
-		asm.RSh.Imm32(asm.R3, 16),
-		asm.And.Imm32(asm.R2, 0xffff),
-		asm.LoadMem(asm.R4, asm.R1, 4, asm.Word),
-		asm.LoadMem(asm.R5, asm.R1, 8, asm.Word),
-	}
+// left. Falling off the end rejects. Comparisons are 32-bit (the context
+// fields are u32), so device numbers above 2^31 compare as written.
+func deviceFilter(rules []deviceRule) *program {
+	p := &program{}
+	// struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }
+	// with access_type = access << 16 | type.
+	p.emit(
+		ldxW(r2, r1, 0),
+		mov32(r3, r2),
+		rsh32Imm(r3, 16),
+		and32Imm(r2, 0xffff),
+		ldxW(r4, r1, 4),
+		ldxW(r5, r1, 8),
+	)
 	label := func(i int) string { return "rule" + strconv.Itoa(i) }
 	for n, i := 0, len(rules)-1; i >= 0; i, n = i-1, n+1 {
 		r := rules[i]
 		next := label(n + 1)
-		var block asm.Instructions
+		p.label(label(n))
 		if r.typ != 0 {
-			block = append(block, asm.JNE.Imm32(asm.R2, int32(r.typ), next))
+			p.emit(jne32(r2, int32(r.typ), next))
 		}
 		if r.major != -1 {
-			block = append(block, asm.JNE.Imm32(asm.R4, int32(uint32(r.major)), next))
+			p.emit(jne32(r4, int32(uint32(r.major)), next))
 		}
 		if r.minor != -1 {
-			block = append(block, asm.JNE.Imm32(asm.R5, int32(uint32(r.minor)), next))
+			p.emit(jne32(r5, int32(uint32(r.minor)), next))
 		}
-		block = append(block,
-			asm.Mov.Reg32(asm.R1, asm.R3),
-			asm.And.Imm32(asm.R1, int32(r.access)),
-			asm.JEq.Imm32(asm.R1, 0, next),
+		p.emit(
+			mov32(r1, r3),
+			and32Imm(r1, int32(r.access)),
+			jeq32(r1, 0, next),
 		)
 		if !r.allow {
-			block = append(block, asm.Mov.Imm32(asm.R0, 0), asm.Return())
+			p.emit(mov32Imm(r0, 0), exit())
 		} else {
-			block = append(block,
-				asm.And.Imm32(asm.R3, int32(^r.access&accAll)),
-				asm.JNE.Imm32(asm.R3, 0, next),
-				asm.Mov.Imm32(asm.R0, 1),
-				asm.Return(),
+			p.emit(
+				and32Imm(r3, int32(^r.access&accAll)),
+				jne32(r3, 0, next),
+				mov32Imm(r0, 1),
+				exit(),
 			)
 		}
-		block[0] = block[0].WithSymbol(label(n))
-		insns = append(insns, block...)
 	}
-	insns = append(insns,
-		asm.Mov.Imm32(asm.R0, 0).WithSymbol(label(len(rules))),
-		asm.Return(),
-	)
-	return insns
+	p.label(label(len(rules)))
+	p.emit(mov32Imm(r0, 0), exit())
+	return p
 }
 
 // attachDeviceFilter loads the program for rules and attaches it to the
 // cgroup v2 directory dir, then detaches any device programs that were
 // there before, so there is no window without a filter.
 func attachDeviceFilter(dir string, rules []deviceRule) error {
-	spec := &ebpf.ProgramSpec{
-		Type:         ebpf.CGroupDevice,
-		Instructions: deviceFilter(rules),
-		License:      "Apache-2.0",
+	code, err := deviceFilter(rules).encode()
+	if err != nil {
+		return err
 	}
-	prog, err := ebpf.NewProgram(spec)
+	prog, err := loadDeviceProgram(code)
 	if err != nil {
 		return fmt.Errorf("load device cgroup program: %w", err)
 	}
-	defer prog.Close()
+	defer unix.Close(prog)
 
 	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -246,32 +242,23 @@ func attachDeviceFilter(dir string, rules []deviceRule) error {
 	}
 	defer unix.Close(fd)
 
-	var old []*ebpf.Program
-	if res, err := link.QueryPrograms(link.QueryOptions{Target: fd, Attach: ebpf.AttachCGroupDevice}); err == nil {
-		for _, p := range res.Programs {
-			op, err := ebpf.NewProgramFromID(p.ID)
+	var old []int
+	if ids, err := cgroupDevicePrograms(fd); err == nil {
+		for _, id := range ids {
+			ofd, err := programFdByID(id)
 			if err != nil {
 				continue
 			}
-			defer op.Close()
-			old = append(old, op)
+			defer unix.Close(ofd)
+			old = append(old, ofd)
 		}
 	}
-	if err := link.RawAttachProgram(link.RawAttachProgramOptions{
-		Target:  fd,
-		Program: prog,
-		Attach:  ebpf.AttachCGroupDevice,
-		Flags:   unix.BPF_F_ALLOW_MULTI,
-	}); err != nil {
+	if err := attachCgroupProgram(fd, prog, unix.BPF_F_ALLOW_MULTI); err != nil {
 		return fmt.Errorf("attach device cgroup program to %s: %w", dir, err)
 	}
 	var errs []error
-	for _, op := range old {
-		if err := link.RawDetachProgram(link.RawDetachProgramOptions{
-			Target:  fd,
-			Program: op,
-			Attach:  ebpf.AttachCGroupDevice,
-		}); err != nil {
+	for _, ofd := range old {
+		if err := detachCgroupProgram(fd, ofd); err != nil {
 			errs = append(errs, fmt.Errorf("detach old device program from %s: %w", dir, err))
 		}
 	}

@@ -1,0 +1,5 @@
+package cgroups
+
+import "syscall"
+
+type syscallSysProcAttr = syscall.SysProcAttr
