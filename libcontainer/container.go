@@ -6,6 +6,7 @@ package libcontainer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -75,7 +76,7 @@ func Load(root, id string) (*Container, error) {
 		return nil, err
 	}
 	c := &Container{root: root, dir: dir, state: &State{ID: id}}
-	st, err := readState(dir)
+	st, err := readStateOf(dir, id)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			// The directory exists but state.json does not (yet): a create
@@ -101,7 +102,7 @@ func (c *Container) Lock() error {
 		return err
 	}
 	c.lock = lock
-	st, err := readState(c.dir)
+	st, err := readStateOf(c.dir, c.state.ID)
 	if err == nil {
 		c.state = st
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -114,7 +115,9 @@ func (c *Container) Lock() error {
 func (c *Container) Status() Status {
 	st := c.state
 	if !st.initAlive() {
-		if st.InitPid == 0 && !st.Ready && c.creatorAlive() {
+		// A caller holding the lock itself (delete) knows that no
+		// create is under way.
+		if st.InitPid == 0 && !st.Ready && c.lock == nil && c.creatorAlive() {
 			return Creating
 		}
 		return Stopped
@@ -344,6 +347,12 @@ func (c *Container) killAll() {
 			_ = m.Thaw()
 		}
 	}
+	if !c.state.Ready {
+		// A create that was killed may have left init in some
+		// hierarchies only (cloned into the unified one, not yet in the
+		// v1 ones), or with no saved pid: look in each of them.
+		c.killEachHierarchy()
+	}
 	if c.state.initAlive() {
 		if pidfd, err := c.initPidfd(); err == nil {
 			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
@@ -351,6 +360,23 @@ func (c *Container) killAll() {
 		}
 		if err := c.waitInitExit(10 * time.Second); err != nil {
 			logrus.Warnf("%v", err)
+		}
+	}
+}
+
+// killEachHierarchy kills every process in any of the container's cgroup
+// directories, one hierarchy at a time.
+func (c *Container) killEachHierarchy() {
+	for ctrl, path := range c.state.CgroupPaths {
+		m, err := loadCgroup(map[string]string{ctrl: path}, c.state.SystemdCgroup, c.state.Rootless)
+		if err != nil {
+			continue
+		}
+		if pids, err := m.Pids(); err == nil && len(pids) > 0 {
+			for _, pid := range pids {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+			_ = m.Thaw()
 		}
 	}
 }
@@ -373,6 +399,55 @@ func (c *Container) destroy() error {
 	}
 	c.Release()
 	return errors.Join(errs...)
+}
+
+// ownFreshDir checks that lock, taken on the state directory dir that this
+// create made, still holds the directory at dir and that it is empty: a
+// "delete --force" may have removed it before it was locked, and another
+// create may have made and filled a new one since.
+func ownFreshDir(lock *os.File, dir, id string) error {
+	var held, now unix.Stat_t
+	if err := unix.Fstat(int(lock.Fd()), &held); err != nil {
+		return fmt.Errorf("stat state directory %s: %w", dir, err)
+	}
+	if err := unix.Stat(dir, &now); err != nil || held.Dev != now.Dev || held.Ino != now.Ino {
+		return fmt.Errorf("container %q was deleted while it was being created; create it again", id)
+	}
+	if names, err := lock.Readdirnames(1); len(names) > 0 || !errors.Is(err, io.EOF) {
+		return fmt.Errorf("container %q already exists; pick another id or \"crossrun delete %s\" first", id, id)
+	}
+	return nil
+}
+
+// DestroyUnreadable removes a container whose state.json cannot be read (see
+// ErrCorruptState). What can still be read of the file identifies its init
+// (by pid and start time) and its cgroups; without them the cgroup a
+// create would have made for id with no linux.cgroupsPath is tried. What
+// that finds is killed and removed, then the state directory.
+func DestroyUnreadable(root, id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	dir := filepath.Join(root, id)
+	lock, err := lockDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	st := salvageState(dir, id)
+	if len(st.CgroupPaths) == 0 {
+		if m, err := newCgroup(&specs.Spec{Linux: &specs.Linux{}}, id, false, false); err == nil && m != nil && m.Exists() {
+			st.CgroupPaths = m.Paths()
+		}
+	}
+	if len(st.CgroupPaths) == 0 && st.InitPid == 0 {
+		logrus.Warnf("%s: no init pid or cgroup could be read from its state; only the state directory is removed", id)
+	}
+	c := &Container{root: root, dir: dir, lock: lock, state: st}
+	c.killAll()
+	return c.destroy()
 }
 
 // List returns the ids of all containers under root.

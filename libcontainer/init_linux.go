@@ -76,6 +76,7 @@ func runInit(sock *syncSocket) error {
 			return err
 		}
 	}
+	faultPoint("init-after-cgroup")
 	if st.boot.Debug {
 		logrus.SetLevel(logrus.DebugLevel)
 	}
@@ -124,6 +125,7 @@ func runInit(sock *syncSocket) error {
 			return fmt.Errorf("set domainname %q: %w", s.Domainname, err)
 		}
 	}
+	faultPoint("init-after-namespaces")
 
 	ropts := rootfs.Options{
 		Rootfs:   st.boot.Rootfs,
@@ -159,9 +161,11 @@ func runInit(sock *syncSocket) error {
 	if err != nil {
 		return err
 	}
+	faultPoint("init-after-mounts")
 	if err := rootfs.Pivot(s, ropts); err != nil {
 		return err
 	}
+	faultPoint("init-after-pivot")
 	if execPath == "" {
 		if execPath, err = lookPath(s.Process.Args[0], s.Process.Env); err != nil {
 			return err
@@ -241,10 +245,12 @@ func runInit(sock *syncSocket) error {
 			return err
 		}
 	}
+	faultPoint("init-before-ready")
 	if err := sock.send(msgReady, nil); err != nil {
 		return err
 	}
 	sock.Close()
+	faultPoint("init-before-fifo")
 
 	// From here on the parent is gone; errors go to stderr.
 	if err := waitExecFifo(); err != nil {

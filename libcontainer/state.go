@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/libcontainer/cgroups"
 )
 
 // Status is a container's lifecycle state, as the runtime-spec names them,
@@ -108,10 +111,91 @@ func readState(dir string) (*State, error) {
 		return nil, err
 	}
 	var st State
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, corruptState(dir, errors.New("the file is empty"))
+	}
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v; remove it with \"crossrun delete --force %s\"", ErrCorruptState, filepath.Join(dir, stateFile), err, filepath.Base(dir))
+		return nil, corruptState(dir, err)
 	}
 	return &st, nil
+}
+
+// readStateOf reads the state of container id and checks that it is one:
+// JSON that decodes (even "null") but names another container or has no
+// configuration is corrupt too.
+func readStateOf(dir, id string) (*State, error) {
+	st, err := readState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.ID != id {
+		return nil, corruptState(dir, fmt.Errorf("it is for container %q", st.ID))
+	}
+	if st.Config == nil || st.Config.Process == nil {
+		return nil, corruptState(dir, errors.New("it has no configuration"))
+	}
+	return st, nil
+}
+
+func corruptState(dir string, why error) error {
+	return fmt.Errorf("%w: %s cannot be read: %v; \"crossrun delete --force %s\" removes the container", ErrCorruptState, filepath.Join(dir, stateFile), why, filepath.Base(dir))
+}
+
+// salvageState reads what it can of a corrupt state.json: the top-level
+// members that precede the damage and decode on their own (init's pid and
+// start time, the cgroup paths). A cgroup path is kept only when it is
+// under the cgroup root and names the container, so that a damaged file
+// cannot point the cleanup at someone else's processes.
+func salvageState(dir, id string) *State {
+	st := &State{ID: id}
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return st
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return st
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			break
+		}
+		key, _ := t.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			break
+		}
+		switch key {
+		case "init_process_pid":
+			_ = json.Unmarshal(raw, &st.InitPid)
+		case "init_process_start":
+			_ = json.Unmarshal(raw, &st.InitStartTime)
+		case "systemd_cgroup":
+			_ = json.Unmarshal(raw, &st.SystemdCgroup)
+		case "rootless":
+			_ = json.Unmarshal(raw, &st.Rootless)
+		case "cgroup_paths":
+			var paths map[string]string
+			if json.Unmarshal(raw, &paths) != nil {
+				continue
+			}
+			for ctrl, p := range paths {
+				if filepath.IsAbs(p) && filepath.Clean(p) == p && strings.HasPrefix(p, cgroups.DefaultRoot+"/") &&
+					strings.Contains(filepath.Base(p), id) {
+					if st.CgroupPaths == nil {
+						st.CgroupPaths = map[string]string{}
+					}
+					st.CgroupPaths[ctrl] = p
+				}
+			}
+		}
+	}
+	if st.InitStartTime == 0 {
+		// Without its start time a pid could be anyone's by now.
+		st.InitPid = 0
+	}
+	return st
 }
 
 // processStartTime returns field 22 of /proc/PID/stat (start time in clock
