@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -60,8 +59,6 @@ type State struct {
 	Rootless      bool `json:"rootless,omitempty"`
 }
 
-var validID = regexp.MustCompile(`^[\w+.-]+$`)
-
 // ValidateID checks a container id the way runc does: letters, digits and
 // "_+.-" only, not "." or "..".
 func ValidateID(id string) error {
@@ -71,10 +68,25 @@ func ValidateID(id string) error {
 	if len(id) > 1024 {
 		return fmt.Errorf("container id is %d characters long; the limit is 1024", len(id))
 	}
-	if !validID.MatchString(id) || id == "." || id == ".." {
+	if !validIDChars(id) || id == "." || id == ".." {
 		return fmt.Errorf("invalid container id %q: use only letters, digits and _ + . - (and not \".\" or \"..\")", id)
 	}
 	return nil
+}
+
+// validIDChars reports whether id is made of letters, digits and "_+.-"
+// only (runc's ^[\w+.-]+$).
+func validIDChars(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '_', c == '+', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return id != ""
 }
 
 func writeState(dir string, st *State) error {
@@ -138,7 +150,7 @@ func readStateOf(dir, id string) (*State, error) {
 }
 
 func corruptState(dir string, why error) error {
-	return fmt.Errorf("%w: %s cannot be read: %v; \"crossrun delete --force %s\" removes the container", ErrCorruptState, filepath.Join(dir, stateFile), why, filepath.Base(dir))
+	return fmt.Errorf("%w: %s: %v; \"crossrun delete --force %s\" removes the container", ErrCorruptState, filepath.Join(dir, stateFile), why, filepath.Base(dir))
 }
 
 // salvageState reads what it can of a corrupt state.json: the top-level

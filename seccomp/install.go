@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
 	"unsafe"
 
@@ -121,16 +120,19 @@ func SendListenerFd(listenerPath string, metadata string, state []byte, fd int) 
 	if err != nil {
 		return fmt.Errorf("seccomp agent %s: encode process state: %w", listenerPath, err)
 	}
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: listenerPath, Net: "unix"})
+	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("connect to seccomp agent (linux.seccomp.listenerPath): %w", err)
 	}
-	defer conn.Close()
-	n, oobn, err := conn.WriteMsgUnix(msg, unix.UnixRights(fd), nil)
+	defer unix.Close(sock)
+	if err := unix.Connect(sock, &unix.SockaddrUnix{Name: listenerPath}); err != nil {
+		return fmt.Errorf("connect to seccomp agent (linux.seccomp.listenerPath) %s: %w", listenerPath, err)
+	}
+	n, err := unix.SendmsgN(sock, msg, unix.UnixRights(fd), nil, 0)
 	if err != nil {
 		return fmt.Errorf("send seccomp fd to agent %s: %w", listenerPath, err)
 	}
-	if n != len(msg) || oobn == 0 {
+	if n != len(msg) {
 		return fmt.Errorf("send seccomp fd to agent %s: short write (%d of %d bytes)", listenerPath, n, len(msg))
 	}
 	return nil
