@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // archTable is one seccomp architecture: what the kernel puts in
@@ -73,4 +74,38 @@ func SyscallNumber(arch, name string) (uint32, bool) {
 	}
 	n, ok := t.syscalls()[name]
 	return n, ok
+}
+
+// absentNr marks, in a generated number table, a syscall the arch lacks.
+const absentNr = 0xffffffff
+
+// nameList splits syscallNames once.
+var nameList = sync.OnceValue(func() []string { return strings.Split(syscallNames, "\n") })
+
+// decodeNumbers turns a generated table (4 little-endian bytes per name of
+// syscallNames) into name -> number.
+func decodeNumbers(nrs string) map[string]uint32 {
+	names := nameList()
+	m := make(map[string]uint32, len(names))
+	for i, name := range names {
+		v := uint32(nrs[4*i]) | uint32(nrs[4*i+1])<<8 | uint32(nrs[4*i+2])<<16 | uint32(nrs[4*i+3])<<24
+		if v != absentNr {
+			m[name] = v
+		}
+	}
+	return m
+}
+
+// decodeReleases turns the generated releases (major, minor bytes per name;
+// 0xff 0xff for none) into name -> release.
+func decodeReleases(rel string) map[string]Version {
+	names := nameList()
+	m := make(map[string]Version, len(names))
+	for i, name := range names {
+		if rel[2*i] == 0xff {
+			continue
+		}
+		m[name] = Version{int(rel[2*i]), int(rel[2*i+1])}
+	}
+	return m
 }

@@ -313,6 +313,13 @@ func generate(dir string) ([]byte, error) {
 	}
 	fmt.Fprintf(&b, "}\n\n")
 
+	// The names once, then per table a string of 4-byte little-endian
+	// numbers in name order (absentNr where the arch lacks the call), and
+	// the kernel releases as 2 bytes per name (0xff 0xff: none recorded).
+	// Static strings cost nothing until a table is first used, and a
+	// fraction of what map literals compile to.
+	fmt.Fprintf(&b, "// syscallNames lists every syscall name, sorted, one per line.\n")
+	fmt.Fprintf(&b, "const syscallNames = %q\n\n", strings.Join(names, "\n"))
 	emitted := map[string]bool{}
 	for _, a := range arches {
 		id := ident(a.column, a)
@@ -320,31 +327,33 @@ func generate(dir string) ([]byte, error) {
 			continue
 		}
 		emitted[id] = true
-		fmt.Fprintf(&b, "var sys%s = sync.OnceValue(func() map[string]uint32 {\n\treturn map[string]uint32{\n", id)
+		var nrs []byte
 		for _, name := range names {
 			n, ok, err := nums.number(name, a.column)
 			if err != nil {
 				return nil, err
 			}
+			v := uint32(0xffffffff)
 			if ok {
-				fmt.Fprintf(&b, "\t%q: %d,\n", name, a.base+n|a.orBits)
+				v = uint32(a.base+n | a.orBits)
 			}
+			nrs = append(nrs, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
 		}
-		fmt.Fprintf(&b, "}\n})\n\n")
+		fmt.Fprintf(&b, "var sys%s = sync.OnceValue(func() map[string]uint32 { return decodeNumbers(%q) })\n\n", id, string(nrs))
 	}
 
 	fmt.Fprintf(&b, "// syscallSince is the kernel release that introduced each syscall (the\n")
 	fmt.Fprintf(&b, "// x86_64 one where x86_64 has it, else the earliest among the arches\n")
 	fmt.Fprintf(&b, "// with trusted data: %s). Kver columns not used: %s.\n", strings.Join(trusted, ", "), strings.Join(untrusted, ", "))
 	fmt.Fprintf(&b, "// Syscalls without a recorded release (never implemented, or removed) are\n// absent.\n")
-	fmt.Fprintf(&b, "var syscallSince = sync.OnceValue(func() map[string]Version {\n\treturn map[string]Version{\n")
+	var rel []byte
 	for _, name := range names {
 		if o, ok := override[name]; ok {
 			v, ok := parseVer(o.ver)
 			if !ok {
 				return nil, fmt.Errorf("override %s: bad version %q", name, o.ver)
 			}
-			fmt.Fprintf(&b, "\t%q: {%d, %d}, // %s\n", name, v.major, v.minor, o.note)
+			rel = append(rel, byte(v.major), byte(v.minor))
 			continue
 		}
 		v, ok := since(kv, name, trusted)
@@ -352,11 +361,24 @@ func generate(dir string) ([]byte, error) {
 			if _, inOld := kv.rows[name]; !inOld {
 				return nil, fmt.Errorf("syscall %s is newer than the 6.16 table and has no override", name)
 			}
+			rel = append(rel, 0xff, 0xff)
 			continue
 		}
-		fmt.Fprintf(&b, "\t%q: {%d, %d},\n", name, v.major, v.minor)
+		if v.major >= 0xff || v.minor >= 0xff {
+			return nil, fmt.Errorf("syscall %s: release %d.%d does not fit the table", name, v.major, v.minor)
+		}
+		rel = append(rel, byte(v.major), byte(v.minor))
 	}
-	fmt.Fprintf(&b, "}\n})\n")
+	fmt.Fprintf(&b, "//\n// Releases set by hand, where the tables have none or a wrong one:\n")
+	var ov []string
+	for name := range override {
+		ov = append(ov, name)
+	}
+	sort.Strings(ov)
+	for _, name := range ov {
+		fmt.Fprintf(&b, "//   - %s: %s (%s)\n", name, override[name].ver, override[name].note)
+	}
+	fmt.Fprintf(&b, "var syscallSince = sync.OnceValue(func() map[string]Version { return decodeReleases(%q) })\n", string(rel))
 
 	src, err := format.Source(b.Bytes())
 	if err != nil {
