@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/crossrun/crossrun/internal/cli"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/urfave/cli/v2"
 
 	"github.com/crossrun/crossrun/libcontainer"
 	"github.com/crossrun/crossrun/spec"
@@ -82,6 +82,13 @@ func loadBundle(ctx *cli.Context) (string, *specs.Spec, error) {
 	if err := applyAnnotations(s); err != nil {
 		return "", nil, err
 	}
+	if joinsPidNamespace(s) {
+		// init is forked inside that pid namespace: fork it from the
+		// read-only view of crossrun, not the host file.
+		if err := libcontainer.RunFromProtectedView(); err != nil {
+			return "", nil, err
+		}
+	}
 	return bundle, s, nil
 }
 
@@ -108,4 +115,18 @@ func createContainer(ctx *cli.Context, bundle string, s *specs.Spec, foreground 
 		Console:       console,
 	}
 	return libcontainer.Create(opts)
+}
+
+// joinsPidNamespace reports whether the configuration joins an existing pid
+// namespace (linux.namespaces has a pid entry with a path).
+func joinsPidNamespace(s *specs.Spec) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace && ns.Path != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/crossrun/crossrun/internal/cli"
 	"github.com/sirupsen/logrus"
-	"github.com/urfave/cli/v2"
 
 	"github.com/crossrun/crossrun/libcontainer"
 )
@@ -26,10 +26,10 @@ var deleteCommand = &cli.Command{
 		c, err := loadContainer(ctx)
 		if err != nil {
 			if errors.Is(err, libcontainer.ErrCorruptState) && force {
-				// Nothing trustworthy is left to clean but the directory.
-				dir := filepath.Join(rootDir(ctx), ctx.Args().First())
-				logrus.Warnf("removing %s with a corrupt state", dir)
-				return os.RemoveAll(dir)
+				// What the file still tells is cleaned up, then the
+				// directory goes.
+				logrus.Warnf("deleting %s, whose state cannot be read", ctx.Args().First())
+				return libcontainer.DestroyUnreadable(rootDir(ctx), ctx.Args().First())
 			}
 			if force && libcontainer.ValidateID(ctx.Args().First()) == nil {
 				if _, serr := os.Stat(filepath.Join(rootDir(ctx), ctx.Args().First())); errors.Is(serr, os.ErrNotExist) {

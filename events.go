@@ -7,8 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/crossrun/crossrun/internal/cli"
 	"github.com/sirupsen/logrus"
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/crossrun/crossrun/libcontainer"

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crossrun/crossrun/internal/cli"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/crossrun/crossrun/libcontainer"
@@ -52,6 +52,11 @@ and 1 for any other failure, with a one-line error.
 	},
 	Action: func(ctx *cli.Context) error {
 		if err := checkArgs(ctx, 1, false); err != nil {
+			return err
+		}
+		// The process is forked inside the container's pid namespace:
+		// fork it from the read-only view of crossrun, not the host file.
+		if err := libcontainer.RunFromProtectedView(); err != nil {
 			return err
 		}
 		code, err := execProcess(ctx)

@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/crossrun/crossrun/internal/cli"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/crossrun/crossrun/binfmt"

@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 
-	"github.com/urfave/cli/v2"
+	"github.com/crossrun/crossrun/internal/cli"
 )
 
 // initCommand is the name under which create re-executes crossrun as a

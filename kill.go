@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/crossrun/crossrun/internal/cli"
 	"golang.org/x/sys/unix"
 )
 

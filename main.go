@@ -10,8 +10,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/crossrun/crossrun/internal/cli"
 	"github.com/sirupsen/logrus"
-	"github.com/urfave/cli/v2"
 
 	"github.com/crossrun/crossrun/libcontainer"
 )
@@ -53,10 +53,9 @@ func main() {
 
 func newApp() *cli.App {
 	app := &cli.App{
-		Name:                 "crossrun",
-		Usage:                usage,
-		Version:              version,
-		EnableBashCompletion: true,
+		Name:    "crossrun",
+		Usage:   usage,
+		Version: version,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "debug", Usage: "enable debug logging"},
 			&cli.StringFlag{Name: "log", Usage: "write logs to this file instead of stderr"},

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/urfave/cli/v2"
+	"github.com/crossrun/crossrun/internal/cli"
 )
 
 var pauseCommand = &cli.Command{

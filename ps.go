@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/crossrun/crossrun/internal/cli"
 
 	"github.com/crossrun/crossrun/libcontainer"
 )

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"os"
 
+	"github.com/crossrun/crossrun/internal/cli"
 	"github.com/sirupsen/logrus"
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 

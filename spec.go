@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/urfave/cli/v2"
+	"github.com/crossrun/crossrun/internal/cli"
 
 	"github.com/crossrun/crossrun/seccomp"
 	"github.com/crossrun/crossrun/spec"

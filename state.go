@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/crossrun/crossrun/internal/cli"
 
 	"github.com/crossrun/crossrun/libcontainer"
 )

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crossrun/crossrun/internal/cli"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
-	"github.com/urfave/cli/v2"
 )
 
 var updateCommand = &cli.Command{

@@ -120,10 +120,15 @@ func TestLifecycle(t *testing.T) {
 func TestKillSignalForms(t *testing.T) {
 	for i, sig := range []string{"TERM", "SIGTERM", "15"} {
 		t.Run(sig, func(t *testing.T) {
-			b := newBundle(t, "sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done")
+			// As pid 1 the shell ignores TERM until its trap is set: the
+			// signal goes only once the trap is there.
+			b := newBundle(t, "sh", "-c", "trap 'exit 42' TERM; touch /trap-set; while true; do sleep 0.1; done")
+			b.Spec.Root.Readonly = false
+			b.Save(t)
 			id := "killsig-" + strconv.Itoa(i)
 			cleanupContainer(t, id)
 			mustRun(t, "run", "-d", "--bundle", b.Dir, id)
+			waitFile(t, filepath.Join(b.Dir, "rootfs", "trap-set"))
 			mustRun(t, "kill", id, sig)
 			waitStatus(t, id, "stopped")
 		})

@@ -191,16 +191,18 @@ func (c *Container) Start() error {
 // releaseExecFifo opens the fifo for reading and consumes init's byte,
 // watching init so that a dead init is reported instead of hanging.
 func releaseExecFifo(path string, pid int) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open exec fifo %s: %w", path, err)
-	}
-	defer unix.Close(fd)
+	// The pidfd first: once the fifo is open, init may exec a process that
+	// exits and is reaped at once, and its pid could not be opened then.
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return fmt.Errorf("container init (pid %d) is gone: %w", pid, err)
 	}
 	defer unix.Close(pidfd)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo %s: %w", path, err)
+	}
+	defer unix.Close(fd)
 	buf := make([]byte, 1)
 	got := false
 	for {
@@ -247,7 +249,9 @@ func releaseExecFifo(path string, pid int) error {
 func (c *Container) Signal(sig unix.Signal, all bool) error {
 	status := c.Status()
 	if status == Stopped || status == Creating && c.state.InitPid == 0 {
-		return fmt.Errorf("container %s is not running", c.state.ID)
+		// runc's words: containerd's shim takes "container not running"
+		// from kill as "process already finished".
+		return fmt.Errorf("cannot signal container %s: %w", c.state.ID, ErrNotRunning)
 	}
 	if all {
 		m := c.cgroup()
@@ -272,7 +276,7 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 	defer unix.Close(pidfd)
 	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
 		if err == unix.ESRCH {
-			return fmt.Errorf("container %s is not running", c.state.ID)
+			return fmt.Errorf("cannot signal container %s: %w", c.state.ID, ErrNotRunning)
 		}
 		return fmt.Errorf("signal container %s init: %w", c.state.ID, err)
 	}
@@ -283,11 +287,11 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 func (c *Container) initPidfd() (int, error) {
 	pidfd, err := unix.PidfdOpen(c.state.InitPid, 0)
 	if err != nil {
-		return -1, fmt.Errorf("container %s is not running", c.state.ID)
+		return -1, fmt.Errorf("container %s: %w", c.state.ID, ErrNotRunning)
 	}
 	if !c.state.initAlive() {
 		unix.Close(pidfd)
-		return -1, fmt.Errorf("container %s is not running", c.state.ID)
+		return -1, fmt.Errorf("container %s: %w", c.state.ID, ErrNotRunning)
 	}
 	return pidfd, nil
 }
@@ -347,12 +351,6 @@ func (c *Container) killAll() {
 			_ = m.Thaw()
 		}
 	}
-	if !c.state.Ready {
-		// A create that was killed may have left init in some
-		// hierarchies only (cloned into the unified one, not yet in the
-		// v1 ones), or with no saved pid: look in each of them.
-		c.killEachHierarchy()
-	}
 	if c.state.initAlive() {
 		if pidfd, err := c.initPidfd(); err == nil {
 			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
@@ -360,23 +358,6 @@ func (c *Container) killAll() {
 		}
 		if err := c.waitInitExit(10 * time.Second); err != nil {
 			logrus.Warnf("%v", err)
-		}
-	}
-}
-
-// killEachHierarchy kills every process in any of the container's cgroup
-// directories, one hierarchy at a time.
-func (c *Container) killEachHierarchy() {
-	for ctrl, path := range c.state.CgroupPaths {
-		m, err := loadCgroup(map[string]string{ctrl: path}, c.state.SystemdCgroup, c.state.Rootless)
-		if err != nil {
-			continue
-		}
-		if pids, err := m.Pids(); err == nil && len(pids) > 0 {
-			for _, pid := range pids {
-				_ = unix.Kill(pid, unix.SIGKILL)
-			}
-			_ = m.Thaw()
 		}
 	}
 }

@@ -94,8 +94,12 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		}
 		return nil, nil, fmt.Errorf("create state directory: %w", err)
 	}
+	faultPoint("after-mkdir")
 	lock, err := lockDir(dir)
 	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("container %q was deleted while it was being created; create it again", opts.ID)
+		}
 		return nil, nil, err
 	}
 	if err := ownFreshDir(lock, dir, opts.ID); err != nil {

@@ -3,6 +3,7 @@ package libcontainer
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -28,10 +29,19 @@ var (
 	sealedErr  error
 )
 
-// sealedSelf returns a sealed, read-only memfd copy of the running binary.
-// It is made once per crossrun process.
+// sealedSelf returns a protected view of the running binary: a read-only
+// clone of its mount, or a sealed memfd copy. It is made once per crossrun
+// process; a crossrun that RunFromProtectedView re-executed already runs
+// from one and uses its own executable.
 func sealedSelf() (*os.File, error) {
 	sealedOnce.Do(func() {
+		if runningProtected {
+			fd, err := unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err == nil {
+				sealedFile = os.NewFile(uintptr(fd), "crossrun-protected")
+				return
+			}
+		}
 		sealedFile, sealedErr = readOnlyExecutable("/proc/self/exe")
 		if sealedErr != nil {
 			sealedFile, sealedErr = sealExecutable("/proc/self/exe")
@@ -103,4 +113,39 @@ func sealExecutable(path string) (*os.File, error) {
 		return nil, fmt.Errorf("seal executable copy: %w", err)
 	}
 	return mem, nil
+}
+
+// envReexec marks a crossrun that RunFromProtectedView has re-executed.
+const envReexec = "_CROSSRUN_REEXEC"
+
+// runningProtected is set when this process was re-executed through the
+// protected view of its executable.
+var runningProtected bool
+
+// RunFromProtectedView re-executes the running crossrun, with the same
+// arguments and descriptors, through the protected view of its executable
+// (sealedSelf), unless it already runs from it. Call it before anything else
+// in a command that forks a process into a container's existing pid
+// namespace (exec, and create joining a pid namespace by path): between fork
+// and execve that child is visible to the container and its /proc/PID/exe
+// is the parent's executable. A container process allowed to ptrace
+// (CAP_SYS_PTRACE) could open it there and, once the runtime has exited,
+// reopen it for writing: CVE-2019-5736 again. After this re-execution that
+// executable is the read-only view.
+func RunFromProtectedView() error {
+	if os.Getenv(envReexec) != "" {
+		os.Unsetenv(envReexec)
+		runningProtected = true
+		return nil
+	}
+	exe, err := sealedSelf()
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(), envReexec+"=1")
+	path := "/proc/self/fd/" + strconv.Itoa(int(exe.Fd()))
+	if err := unix.Exec(path, os.Args, env); err != nil {
+		return fmt.Errorf("re-execute crossrun through its read-only view: %w", err)
+	}
+	return nil
 }

@@ -16,15 +16,17 @@ import (
 //
 //	kill   (default) die at once: SIGKILL itself (init, which is the
 //	       unkillable first process of its pid namespace, exits 137)
-//	block  stop there until killed from outside
+//	block  wait there until killed from outside
+//	stop   stop itself (SIGSTOP) there; SIGCONT lets it go on
 //
-// Either way it first writes "crossrun-fault: reached POINT" to stderr, so
+// In every mode it first writes "crossrun-fault: reached POINT" to stderr, so
 // that a test knows the point was reached. Every CROSSRUN_FAULT* variable
 // is passed on to init.
 
 // faultPoints are the points create passes, in order: the parent's, then
 // init's.
 var faultPoints = []string{
+	"after-mkdir",       // state directory made, not yet locked
 	"after-state-dir",   // state directory made and locked, nothing in it
 	"after-fifo",        // exec fifo made
 	"after-state-early", // state.json with the planned cgroup paths saved, no cgroup made
@@ -66,10 +68,14 @@ func faultPoint(name string) {
 	}
 	msg := "crossrun-fault: reached " + name + "\n"
 	_, _ = unix.Write(2, []byte(msg))
-	if faultMode == "block" {
+	switch faultMode {
+	case "block":
 		for {
 			_ = unix.Pause()
 		}
+	case "stop":
+		_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
+		return
 	}
 	if os.Getpid() == 1 {
 		// The first process of a pid namespace ignores its own SIGKILL.

@@ -176,6 +176,10 @@ func runInit(sock *syncSocket) error {
 			return err
 		}
 	}
+	// Fail at create, not after it, when the exec fifo cannot be reached.
+	if err := checkExecFifoPath(envFd(envInitFifo)); err != nil {
+		return err
+	}
 	p := s.Process
 	if !st.boot.NoNewKeyring {
 		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + st.boot.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
@@ -238,6 +242,9 @@ func runInit(sock *syncSocket) error {
 		umask = int(*p.User.Umask)
 	}
 	unix.Umask(umask)
+	if err := checkRootSearchable(p.User); err != nil {
+		return err
+	}
 	if p.NoNewPrivileges {
 		// As late as possible, but while the parent can still take a
 		// notify descriptor.
@@ -307,12 +314,19 @@ func writeTimeOffsets(offsets map[string]specs.LinuxTimeOffset) error {
 func waitExecFifo() error {
 	fd := envFd(envInitFifo)
 	path := "/proc/self/fd/" + strconv.Itoa(fd)
+	// checkExecFifoPath checked the path before the seccomp filter; what was
+	// opened is checked again, with fstat only.
+	var fifo, st unix.Stat_t
+	if err := unix.Fstat(fd, &fifo); err != nil {
+		return fmt.Errorf("stat exec fifo: %w", err)
+	}
 	w, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return errors.New("open exec fifo: /proc is not mounted in the container; add a proc mount on /proc")
-		}
 		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if err := unix.Fstat(w, &st); err != nil || st.Dev != fifo.Dev || st.Ino != fifo.Ino {
+		unix.Close(w)
+		return fmt.Errorf("open exec fifo: %s in the container is not the exec fifo; /proc must be a procfs: add a proc mount on /proc", path)
 	}
 	// w stays open, close-on-exec: start reads until it goes away with
 	// execve, so poststart hooks run after the user process is executing.
@@ -320,6 +334,45 @@ func waitExecFifo() error {
 	if _, err := unix.Write(w, []byte{'0'}); err != nil {
 		unix.Close(w)
 		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	return nil
+}
+
+// checkRootSearchable fails create with a one-line error when the process,
+// with its final credentials, cannot search the container's root directory
+// (a rootfs of another owner with mode 0700, and no CAP_DAC_OVERRIDE):
+// nothing in the container could be reached, starting with the exec fifo
+// and the program, and the process would die right after create.
+func checkRootSearchable(u specs.User) error {
+	err := unix.Faccessat(unix.AT_FDCWD, "/", unix.X_OK, unix.AT_EACCESS)
+	if err == nil || !errors.Is(err, unix.EACCES) {
+		return nil
+	}
+	var st unix.Stat_t
+	_ = unix.Stat("/", &st)
+	return fmt.Errorf("the container's root directory (owner uid %d, mode %#o) cannot be searched by process.user %d:%d with its capabilities; make the rootfs directory searchable (chmod o+x) or owned by that user", st.Uid, st.Mode&0o7777, u.UID, u.GID)
+}
+
+// checkExecFifoPath checks the path through which init reopens the exec
+// fifo (open as fd, O_PATH) for writing, /proc/self/fd/N. The path goes
+// through the container's /proc; without a proc mount that is the image's
+// directory, where /proc/self/fd/N can be a file of its own: init would
+// write to it instead of blocking, and the process would start at create
+// (CVE-2025-52881). So the path must lead to the fifo init holds.
+func checkExecFifoPath(fd int) error {
+	path := "/proc/self/fd/" + strconv.Itoa(fd)
+	var fifo, st unix.Stat_t
+	if err := unix.Fstat(fd, &fifo); err != nil {
+		return fmt.Errorf("stat exec fifo: %w", err)
+	}
+	if err := unix.Stat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return errors.New("open exec fifo: /proc is not mounted in the container; add a proc mount on /proc")
+		}
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if st.Dev != fifo.Dev || st.Ino != fifo.Ino || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return fmt.Errorf("open exec fifo: %s in the container is not the exec fifo; /proc must be a procfs: add a proc mount on /proc", path)
 	}
 	return nil
 }

@@ -112,16 +112,22 @@ func setUser(u specs.User) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
 	}
-	if !setgroupsDenied() {
-		gids := make([]int, 0, len(u.AdditionalGids))
-		for _, g := range u.AdditionalGids {
-			gids = append(gids, int(g))
-		}
-		if err := syscall.Setgroups(gids); err != nil {
+	// setgroups is always tried: /proc/self/setgroups is only consulted
+	// once the kernel has refused, since in an exec'd process it is the
+	// container's procfs, where a "deny" of the container's making would
+	// otherwise leave crossrun's own supplementary groups in the process
+	// (CVE-2025-52881).
+	gids := make([]int, 0, len(u.AdditionalGids))
+	for _, g := range u.AdditionalGids {
+		gids = append(gids, int(g))
+	}
+	if err := syscall.Setgroups(gids); err != nil {
+		if !errors.Is(err, unix.EPERM) || !setgroupsDenied() {
 			return fmt.Errorf("set process.user.additionalGids %v: %w", u.AdditionalGids, err)
 		}
-	} else if len(u.AdditionalGids) > 0 {
-		return fmt.Errorf("process.user.additionalGids is set but setgroups is denied in this user namespace")
+		if len(u.AdditionalGids) > 0 {
+			return fmt.Errorf("process.user.additionalGids is set but setgroups is denied in this user namespace")
+		}
 	}
 	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
 		return fmt.Errorf("set process.user.gid %d: %w (is it mapped in the user namespace?)", u.GID, err)
@@ -157,23 +163,41 @@ func capList(names []string) []capability.Cap {
 }
 
 // dropBoundingSet limits the bounding set; it needs CAP_SETPCAP, so it runs
-// before the user switch.
+// before the user switch. The kernel's last capability is found by asking
+// the kernel (PR_CAPBSET_READ fails past it), not by reading
+// /proc/sys/kernel/cap_last_cap: in an exec'd process that is the
+// container's procfs, where a container allowed to mount can put a file
+// saying 1, so that every capability above 1 would stay in the bounding set
+// and come back at the next execve of a root process (CVE-2025-52881).
 func dropBoundingSet(c *specs.LinuxCapabilities) error {
-	caps, err := capability.NewPid2(0)
-	if err != nil {
-		return err
-	}
-	if err := caps.Load(); err != nil {
-		return err
-	}
-	var bounding []string
+	keep := map[int]bool{}
 	if c != nil {
-		bounding = c.Bounding
+		for _, name := range c.Bounding {
+			if n, ok := spec.CapabilityNames[strings.ToUpper(name)]; ok {
+				keep[n] = true
+			}
+		}
 	}
-	caps.Clear(capability.BOUNDS)
-	caps.Set(capability.BOUNDS, capList(bounding)...)
-	if err := caps.Apply(capability.BOUNDS); err != nil {
-		return fmt.Errorf("set process.capabilities.bounding: %w", err)
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("set process.capabilities.bounding: capget: %w", err)
+	}
+	if data[0].Effective&(1<<unix.CAP_SETPCAP) == 0 {
+		// Without CAP_SETPCAP the bounding set cannot shrink; it stays
+		// what this process inherited.
+		return nil
+	}
+	for i := 0; i < 64; i++ {
+		if _, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(i), 0, 0, 0); errors.Is(err, unix.EINVAL) {
+			break
+		}
+		if keep[i] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(i), 0, 0, 0); err != nil {
+			return fmt.Errorf("set process.capabilities.bounding: drop capability %d: %w", i, err)
+		}
 	}
 	return nil
 }

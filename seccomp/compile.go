@@ -189,9 +189,10 @@ func (p *parsedConfig) rulesFor(t *archTable) (map[uint32]*sysRules, error) {
 				sr.conditional = append(sr.conditional, r)
 				continue
 			}
-			if sr.uncond != nil && sr.uncond.ret != r.ret {
-				return nil, fmt.Errorf("seccomp: syscall %s has conflicting actions in syscalls[%d] and syscalls[%d]", name, sr.uncond.src, r.src)
-			}
+			// Several rules without conditions: the first one's action
+			// holds, as with libseccomp, which runc and crun use (podman's
+			// default profile lists setns both as allowed and, for
+			// containers without CAP_SYS_ADMIN, as denied).
 			if sr.uncond == nil {
 				sr.uncond = &r
 			}

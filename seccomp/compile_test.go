@@ -90,9 +90,6 @@ func TestCompileErrors(t *testing.T) {
 		{"bad index", with(func(c *specs.LinuxSeccomp) {
 			c.Syscalls = []specs.LinuxSyscall{{Names: []string{"getpid"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}}
 		}), "amd64", "index 6 out of range"},
-		{"conflict", with(func(c *specs.LinuxSeccomp) {
-			c.Syscalls = []specs.LinuxSyscall{{Names: []string{"getpid"}, Action: specs.ActErrno}, {Names: []string{"getpid"}, Action: specs.ActKillProcess}}
-		}), "amd64", "conflicting actions"},
 		{"notify write", with(func(c *specs.LinuxSeccomp) {
 			c.Syscalls = []specs.LinuxSyscall{{Names: []string{"write"}, Action: specs.ActNotify}}
 		}), "amd64", "write"},
@@ -192,6 +189,28 @@ func TestDockerProfileFilter(t *testing.T) {
 	if len(prog) > 400 {
 		t.Errorf("filter has %d instructions, want far fewer than one per syscall", len(prog))
 	}
+}
+
+// TestFirstUnconditionalRuleWins: podman's default profile allows setns in
+// one rule and denies it in another; libseccomp keeps the first rule without
+// conditions, and so does crossrun.
+func TestFirstUnconditionalRuleWins(t *testing.T) {
+	cfg := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"getpid", "setns"}, Action: specs.ActAllow},
+		{Names: []string{"setns"}, Action: specs.ActErrno, ErrnoRet: uintp(1)},
+		{Names: []string{"getppid"}, Action: specs.ActErrno, ErrnoRet: uintp(1)},
+		{Names: []string{"getppid"}, Action: specs.ActAllow},
+	}}
+	prog, err := Compile(cfg, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x64 := func(nr uint32) seccompData { return seccompData{nr: nr, arch: auditArchX86_64} }
+	checkProbes(t, prog, false, []probe{
+		{"getpid", x64(39), rAllow},
+		{"setns allowed first", x64(308), rAllow},
+		{"getppid denied first", x64(110), rEPERM},
+	})
 }
 
 func TestX32NotListed(t *testing.T) {
