@@ -335,7 +335,7 @@ func generate(dir string) ([]byte, error) {
 			}
 			v := uint32(0xffffffff)
 			if ok {
-				v = uint32(a.base+n | a.orBits)
+				v = uint32(a.base + n | a.orBits)
 			}
 			nrs = append(nrs, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
 		}
