@@ -37,9 +37,12 @@ test:
 demo:
 	bash scripts/demo.sh
 
-# Benchmarks (root): seccomp filter length and syscall overhead next to runc,
+# Benchmarks (root): start time and peak memory next to runc and crun
+# (results in bench/results/), seccomp filter length and syscall overhead,
 # and the cost of the foreign-arch routing check crossrun adds to a start.
 bench: build
+	bash scripts/deps.sh time >/dev/null
+	$(GO) run ./bench/startbench -crossrun $(CURDIR)/crossrun
 	$(GO) run ./bench/seccompbench -crossrun $(CURDIR)/crossrun
 	$(GO) test -run '^$$' -bench 'BenchmarkRoute' -benchtime 2000x ./binfmt/
 
