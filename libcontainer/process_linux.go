@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
@@ -121,7 +123,7 @@ func setUser(u specs.User) error {
 	for _, g := range u.AdditionalGids {
 		gids = append(gids, int(g))
 	}
-	if err := syscall.Setgroups(gids); err != nil {
+	if err := setgroupsThread(gids); err != nil {
 		if !errors.Is(err, unix.EPERM) || !setgroupsDenied() {
 			return fmt.Errorf("set process.user.additionalGids %v: %w", u.AdditionalGids, err)
 		}
@@ -129,14 +131,42 @@ func setUser(u specs.User) error {
 			return fmt.Errorf("process.user.additionalGids is set but setgroups is denied in this user namespace")
 		}
 	}
-	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+	if err := setresThread(sysSetresgid, u.GID); err != nil {
 		return fmt.Errorf("set process.user.gid %d: %w (is it mapped in the user namespace?)", u.GID, err)
 	}
-	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+	if err := setresThread(sysSetresuid, u.UID); err != nil {
 		return fmt.Errorf("set process.user.uid %d: %w (is it mapped in the user namespace?)", u.UID, err)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
+	}
+	return nil
+}
+
+// setresThread and setgroupsThread change the calling thread's credentials
+// only. The Go wrappers change every thread of the process, one signal
+// round per call; the process here is about to exec from this (locked)
+// thread, and execve ends the others.
+func setresThread(nr uintptr, id uint32) error {
+	if _, _, errno := unix.RawSyscall(nr, uintptr(id), uintptr(id), uintptr(id)); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func setgroupsThread(gids []int) error {
+	list := make([]uint32, len(gids))
+	for i, g := range gids {
+		list[i] = uint32(g)
+	}
+	var p unsafe.Pointer
+	if len(list) > 0 {
+		p = unsafe.Pointer(&list[0])
+	}
+	_, _, errno := unix.RawSyscall(sysSetgroups, uintptr(len(list)), uintptr(p), 0)
+	runtime.KeepAlive(list)
+	if errno != 0 {
+		return errno
 	}
 	return nil
 }
