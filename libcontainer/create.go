@@ -53,10 +53,14 @@ type bootstrap struct {
 	HostPid      int         `json:"host_pid"`
 	HasConsole   bool        `json:"has_console"`
 	Debug        bool        `json:"debug"`
-	// CgroupTasks are the v1 tasks files init's thread writes itself
-	// into (see cgroups.Placement); empty when the parent placed init.
-	CgroupTasks      []string `json:"cgroup_tasks,omitempty"`
-	CgroupBestEffort bool     `json:"cgroup_best_effort,omitempty"`
+}
+
+// cgroupReady is the msgCgroup message: sent once the cgroup exists with
+// its limits. Tasks are the v1 tasks files init's thread writes itself into
+// (see cgroups.Placement); none when the parent placed init.
+type cgroupReady struct {
+	Tasks      []string `json:"tasks,omitempty"`
+	BestEffort bool     `json:"best_effort,omitempty"`
 }
 
 // Process is a process crossrun started in a container (init, or one run by
@@ -301,12 +305,25 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	c.state.Created = time.Now().UTC()
 	c.state.Owner = ""
 
-	var place *cgroups.Placement
+	// The configuration goes first: init decodes it while the cgroup is
+	// made, and waits for msgCgroup before it does anything else.
+	boot := bootstrap{
+		ID: opts.ID, Bundle: opts.Bundle, Rootfs: rootfs, Spec: s,
+		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring, PreserveFDs: opts.PreserveFDs,
+		HostPid: p.Pid, HasConsole: console != nil, Debug: logrus.IsLevelEnabled(logrus.DebugLevel),
+	}
+	if err := parentSock.send(msgBootstrap, boot); err != nil {
+		return nil, nil, fmt.Errorf("send configuration to init: %w", processGone(p, "container init", err))
+	}
+
+	var ready cgroupReady
 	if fastJoin {
 		// Made while init starts up; init joins them itself.
-		if place, err = cg.Prepare(); err != nil {
+		place, err := cg.Prepare()
+		if err != nil {
 			return nil, nil, err
 		}
+		ready.Tasks, ready.BestEffort = place.Tasks, place.BestEffort
 	} else if cg != nil {
 		if err := cg.Apply(p.Pid); err != nil {
 			return nil, nil, fmt.Errorf("add init to cgroup: %w", err)
@@ -323,17 +340,8 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		c.state.CgroupPaths = cg.Paths()
 		faultPoint("after-cgroup")
 	}
-
-	boot := bootstrap{
-		ID: opts.ID, Bundle: opts.Bundle, Rootfs: rootfs, Spec: s,
-		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring, PreserveFDs: opts.PreserveFDs,
-		HostPid: p.Pid, HasConsole: console != nil, Debug: logrus.IsLevelEnabled(logrus.DebugLevel),
-	}
-	if place != nil {
-		boot.CgroupTasks, boot.CgroupBestEffort = place.Tasks, place.BestEffort
-	}
-	if err := parentSock.send(msgBootstrap, boot); err != nil {
-		return nil, nil, fmt.Errorf("send configuration to init: %w", processGone(p, "container init", err))
+	if err := parentSock.send(msgCgroup, ready); err != nil {
+		return nil, nil, fmt.Errorf("send cgroup to init: %w", processGone(p, "container init", err))
 	}
 	faultPoint("after-bootstrap")
 	// Init works on its configuration while the state is written.

@@ -70,9 +70,17 @@ func runInit(sock *syncSocket) error {
 		return fmt.Errorf("decode configuration: %w", err)
 	}
 	st.spec = st.boot.Spec
-	if len(st.boot.CgroupTasks) > 0 {
+	m, err = sock.expect(msgCgroup)
+	if err != nil {
+		return fmt.Errorf("wait for the cgroup: %w", err)
+	}
+	var cg cgroupReady
+	if err := json.Unmarshal(m.Data, &cg); err != nil {
+		return fmt.Errorf("decode cgroup message: %w", err)
+	}
+	if len(cg.Tasks) > 0 {
 		// On the thread that will exec, before anything else is done.
-		if err := cgroups.JoinThread(st.boot.CgroupTasks, st.boot.CgroupBestEffort); err != nil {
+		if err := cgroups.JoinThread(cg.Tasks, cg.BestEffort); err != nil {
 			return err
 		}
 	}

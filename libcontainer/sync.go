@@ -19,6 +19,7 @@ type msgType string
 
 const (
 	msgBootstrap   msgType = "bootstrap"    // parent -> init: what to set up
+	msgCgroup      msgType = "cgroup"       // parent -> init: the cgroup is ready; which v1 tasks files to join
 	msgRunHooks    msgType = "run-hooks"    // init -> parent: run prestart/createRuntime now
 	msgHooksDone   msgType = "hooks-done"   // parent -> init
 	msgSeccompFd   msgType = "seccomp-fd"   // init -> parent: a seccomp notify fd is attached

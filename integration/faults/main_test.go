@@ -257,6 +257,22 @@ func (p *watched) exited(timeout time.Duration) (syscall.WaitStatus, error) {
 	case <-time.After(timeout):
 		return 0, errors.New("crossrun did not exit")
 	}
+	// What it wrote last may still be in the pipe: wait for the end of
+	// stderr too, for a bounded time (a started container's init keeps
+	// the pipe open).
+	done := false
+	timer := time.AfterFunc(5*time.Second, func() {
+		p.mu.Lock()
+		done = true
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	p.mu.Lock()
+	for !p.eof && !done {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+	timer.Stop()
 	ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	return ws, nil
 }
