@@ -22,7 +22,7 @@ unit:
 
 # End-to-end tests of the built binary; root.
 integration: build
-	CROSSRUN_BINARY=$(CURDIR)/crossrun $(GO) test -count=1 -v -timeout 40m ./integration/...
+	CROSSRUN_BINARY=$(CURDIR)/crossrun $(GO) test -p 1 -count=1 -v -timeout 60m ./integration/...
 
 # The OCI runtime-tools validation suite against the built binary.
 conformance: build
