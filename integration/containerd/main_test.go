@@ -27,7 +27,7 @@ const (
 	foreignImage = "docker.io/library/ctrd-hello-foreign:latest"
 	// docBinary is the crossrun path the docs' examples use; tests
 	// substitute the binary under test.
-	docBinary = "/usr/local/bin/crossrun"
+	docBinary = "/usr/local/sbin/crossrun"
 )
 
 // foreignArch is an architecture the host does not run natively.
