@@ -54,11 +54,6 @@ and 1 for any other failure, with a one-line error.
 		if err := checkArgs(ctx, 1, false); err != nil {
 			return err
 		}
-		// The process is forked inside the container's pid namespace:
-		// fork it from the read-only view of crossrun, not the host file.
-		if err := libcontainer.RunFromProtectedView(); err != nil {
-			return err
-		}
 		code, err := execProcess(ctx)
 		if err != nil {
 			var se *libcontainer.ExecStartError

@@ -68,10 +68,18 @@ type cgroupReady struct {
 type Process struct {
 	cmd *exec.Cmd
 	Pid int
+	// adopted marks a process that is not cmd but its child, which cmd
+	// forked inside a pid namespace before exiting; crossrun, a child
+	// subreaper, waits for it by pid (waitAdopted, exec.go).
+	adopted       bool
+	adoptedStatus *syscall.WaitStatus
 }
 
 // Wait waits for the process to exit and returns its wait status.
 func (p *Process) Wait() (syscall.WaitStatus, error) {
+	if p.adopted {
+		return p.waitAdopted()
+	}
 	err := p.cmd.Wait()
 	if p.cmd.ProcessState == nil {
 		return 0, err
@@ -419,7 +427,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 func processGone(p *Process, what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
 		ws, werr := p.Wait()
-		if werr == nil || p.cmd.ProcessState != nil {
+		if werr == nil || (!p.adopted && p.cmd.ProcessState != nil) {
 			if ws.Signaled() {
 				return fmt.Errorf("%s was killed by signal %d during setup", what, ws.Signal())
 			}

@@ -1,13 +1,13 @@
 package libcontainer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,13 +24,20 @@ import (
 // (exeseal.go), like init, with _CROSSRUN_EXEC set. It enters the
 // container's namespaces as follows:
 //
-//   - pid: the parent's forking thread joins it (setns on a pid namespace
-//     applies to the children made afterwards);
-//   - every other namespace (user first, then mnt, net, ipc, uts, cgroup,
-//     time): the nsenter constructor, before the Go runtime starts. Joining
-//     user and mount namespaces needs a single-threaded process, and so does
+//   - all of them (user first, then mnt, net, ipc, uts, cgroup, time, pid):
+//     the nsenter constructor, before the Go runtime starts. Joining user
+//     and mount namespaces needs a single-threaded process, and so does
 //     joining a time namespace (the kernel returns EUSERS otherwise), so all
-//     of them are joined there, at once.
+//     of them are joined there, at once;
+//   - pid: setns on a pid namespace applies to the children made
+//     afterwards, so the constructor then forks, the child goes on inside
+//     it, and the parent reports the child's pid and exits. crossrun, a
+//     child subreaper, adopts the child. The container thus never sees a
+//     process of crossrun that is outside its mount namespace or runs the
+//     host's crossrun file: forked from crossrun directly into the pid
+//     namespace, the process would show the host's root directory through
+//     /proc/PID/root, and the host's binary through /proc/PID/exe, to a
+//     container allowed to ptrace, until it execs and joins.
 //
 // The parent opens the namespace files of the container's init itself and
 // checks that init is still the same process afterwards, so a recycled pid
@@ -174,7 +181,6 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		}
 		if ns.Type == specs.PIDNamespace {
 			pidNS = f
-			continue
 		}
 		nsNames = append(nsNames, name)
 	}
@@ -219,14 +225,9 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		extra = append(extra, console)
 	}
 	var joins []string
-	nsIdx := 0
-	for _, f := range nsFiles {
-		if f == pidNS {
-			continue
-		}
-		joins = append(joins, nsNames[nsIdx]+":/proc/self/fd/"+strconv.Itoa(3+len(extra)))
+	for i, f := range nsFiles {
+		joins = append(joins, nsNames[i]+":/proc/self/fd/"+strconv.Itoa(3+len(extra)))
 		extra = append(extra, f)
-		nsIdx++
 	}
 	if len(joins) > 0 {
 		env = append(env, envNsenter+"="+strings.Join(joins, ","))
@@ -248,6 +249,14 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		env = append(env, envCgroupTasks+"="+strings.Join(cgTasks, "\n"))
 		if c.state.Rootless {
 			env = append(env, envCgroupBestEffort+"=1")
+		}
+	}
+	if pidNS != nil {
+		// The nsenter constructor forks the process inside the pid
+		// namespace and its parent exits: crossrun, a child subreaper,
+		// adopts it and waits for it.
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("exec: become a child subreaper: %w", err)
 		}
 	}
 	cmd := &exec.Cmd{
@@ -272,7 +281,7 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 			into.UseCgroupFD, into.CgroupFD = true, int(d.Fd())
 			intoCmd := *cmd
 			intoCmd.SysProcAttr = &into
-			if serr := startInPidNS(&intoCmd, pidNS); serr == nil {
+			if serr := intoCmd.Start(); serr == nil {
 				cmd, joinUnified = &intoCmd, false
 			} else {
 				logrus.Debugf("exec: clone into cgroup %s: %v", cgUnified, serr)
@@ -280,18 +289,47 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		}
 	}
 	if cmd.Process == nil {
-		if err := startInPidNS(cmd, pidNS); err != nil {
+		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start exec process: %w", err)
 		}
 	}
 	ep := &Process{cmd: cmd, Pid: cmd.Process.Pid}
 	childSock.Close()
 	defer func() {
-		if err != nil && ep.cmd.ProcessState == nil {
+		switch {
+		case err == nil:
+		case ep.adopted:
+			if ep.adoptedStatus == nil {
+				_ = unix.Kill(ep.Pid, unix.SIGKILL)
+				_, _ = ep.Wait()
+			}
+		case ep.cmd.ProcessState == nil:
 			_ = cmd.Process.Kill()
 			_, _ = cmd.Process.Wait()
 		}
 	}()
+	if pidNS != nil {
+		// The constructor forked the process inside the pid namespace and
+		// says its pid; cmd, its parent, exits.
+		m, _, rerr := parentSock.recv()
+		werr := cmd.Wait()
+		switch {
+		case rerr != nil:
+			if werr != nil {
+				return nil, fmt.Errorf("exec process: %w", werr)
+			}
+			return nil, fmt.Errorf("exec process: %w", rerr)
+		case m.Type == msgError:
+			return nil, &ExecStartError{Code: 1, Msg: strings.TrimPrefix(m.Message, "container init: ")}
+		case m.Type != msgPid:
+			return nil, fmt.Errorf("unexpected message %q from the exec process", m.Type)
+		}
+		var pid int
+		if err := json.Unmarshal(m.Data, &pid); err != nil || pid <= 0 {
+			return nil, fmt.Errorf("exec process: bad pid message %s", m.Data)
+		}
+		ep = &Process{cmd: cmd, Pid: pid, adopted: true}
+	}
 
 	if joinUnified {
 		if err := joinCgroups(c.state.Rootless, map[string]string{"": cgUnified}, ep.Pid); err != nil {
@@ -350,24 +388,26 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 	return ep, nil
 }
 
-// startInPidNS forks cmd from a thread that has joined the pid namespace
-// open as ns (when not nil).
-func startInPidNS(cmd *exec.Cmd, ns *os.File) error {
-	if ns == nil {
-		return cmd.Start()
+// waitAdopted waits for an adopted process by pid, once; later calls
+// return the same status.
+func (p *Process) waitAdopted() (syscall.WaitStatus, error) {
+	if p.adoptedStatus != nil {
+		return *p.adoptedStatus, nil
 	}
-	errc := make(chan error, 1)
-	go func() {
-		// The thread stays locked and ends with the goroutine, instead of
-		// going back to the scheduler inside another pid namespace.
-		runtime.LockOSThread()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWPID); err != nil {
-			errc <- fmt.Errorf("join the container's pid namespace: %w", err)
-			return
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
 		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
+		if err != nil {
+			return 0, err
+		}
+		break
+	}
+	st := syscall.WaitStatus(ws)
+	p.adoptedStatus = &st
+	return st, nil
 }
 
 // joinCgroups moves pid into each of the container's cgroup directories.

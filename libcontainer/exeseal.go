@@ -124,14 +124,15 @@ var runningProtected bool
 
 // RunFromProtectedView re-executes the running crossrun, with the same
 // arguments and descriptors, through the protected view of its executable
-// (sealedSelf), unless it already runs from it. Call it before anything else
-// in a command that forks a process into a container's existing pid
-// namespace (exec, and create joining a pid namespace by path): between fork
-// and execve that child is visible to the container and its /proc/PID/exe
-// is the parent's executable. A container process allowed to ptrace
-// (CAP_SYS_PTRACE) could open it there and, once the runtime has exited,
-// reopen it for writing: CVE-2019-5736 again. After this re-execution that
-// executable is the read-only view.
+// (sealedSelf), unless it already runs from it. create calls it first when
+// it forks init into an existing pid namespace (a container's, given by
+// path): between fork and execve that child is visible to the processes of
+// that namespace and its /proc/PID/exe is the parent's executable. One
+// allowed to ptrace (CAP_SYS_PTRACE) could open it there and, once the
+// runtime has exited, reopen it for writing: CVE-2019-5736 again. After
+// this re-execution that executable is the read-only view. (exec does not
+// need it: its process enters the pid namespace by a fork in the nsenter
+// constructor, after its execve.)
 func RunFromProtectedView() error {
 	if os.Getenv(envReexec) != "" {
 		os.Unsetenv(envReexec)

@@ -7,9 +7,11 @@
 // TYPE:PATH entries (TYPE is a /proc/PID/ns name: user, mnt, net, ipc, uts,
 // cgroup, time, pid). All paths are opened first, then joined with the user
 // namespace first, so that the others are entered with the privileges it
-// grants. On failure it reports on the sync socket named by _CROSSRUN_SYNC
-// (crossrun's framing: a 4-byte big-endian length and a JSON message) and
-// exits.
+// grants. With a pid entry it then forks: the child goes on inside the pid
+// namespace, the parent reports the child's pid ({"type":"pid","data":N})
+// and exits. On failure it reports on the sync socket named by
+// _CROSSRUN_SYNC (crossrun's framing: a 4-byte big-endian length and a JSON
+// message) and exits.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -112,6 +115,41 @@ static void join_cgroups(void)
 	unsetenv("_CROSSRUN_CGROUP_BEST_EFFORT");
 }
 
+/*
+ * setns on a pid namespace applies to the children made afterwards, so the
+ * process that goes on is a child forked here, once every other namespace
+ * is joined: nothing in the container ever sees a crossrun process that is
+ * outside the container's mount namespace (its /proc/PID/root and cwd the
+ * host's), or running the host's crossrun file. The parent reports the
+ * child's pid (as crossrun sees it) on the sync socket and exits; crossrun,
+ * a child subreaper, adopts the child.
+ */
+static void fork_into_pid_namespace(void)
+{
+	const char *env = getenv("_CROSSRUN_SYNC");
+	char json[64];
+	pid_t child;
+	int n;
+
+	if (env == NULL)
+		report("fork into the pid namespace: no sync socket%s%s", "", "", 0);
+	child = fork();
+	if (child < 0)
+		report("fork into the pid namespace%s%s", "", "", errno);
+	if (child == 0)
+		return;
+	n = snprintf(json, sizeof(json), "{\"type\":\"pid\",\"data\":%d}", (int)child);
+	{
+		int fd = atoi(env);
+		unsigned char hdr[4] = { (n >> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff };
+		if (write(fd, hdr, 4) != 4 || write(fd, json, n) != n) {
+			kill(child, SIGKILL);
+			_exit(1);
+		}
+	}
+	_exit(0);
+}
+
 __attribute__((constructor)) static void crossrun_nsenter(void)
 {
 	const char *spec = getenv("_CROSSRUN_NSENTER");
@@ -156,6 +194,12 @@ __attribute__((constructor)) static void crossrun_nsenter(void)
 			if (setns(ns[i].fd, ns[i].flag) < 0)
 				report("join %s namespace %s", ns[i].name, ns[i].path, errno);
 			close(ns[i].fd);
+		}
+	}
+	for (int i = 0; i < count; i++) {
+		if (ns[i].flag == CLONE_NEWPID) {
+			fork_into_pid_namespace();
+			break;
 		}
 	}
 	if (unsetenv("_CROSSRUN_NSENTER") < 0)
