@@ -69,6 +69,10 @@ func runExecInit(sock *syncSocket) (int, error) {
 	if _, err := unix.KeyctlJoinSessionKeyring("_ses." + boot.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
 		return 1, fmt.Errorf("join a new session keyring: %w", err)
 	}
+	st := &initState{spec: &specs.Spec{Linux: &specs.Linux{Seccomp: boot.Seccomp}}, sock: sock}
+	if err := prepareSeccomp(st); err != nil {
+		return 1, err
+	}
 	if err := setRlimits(p.Rlimits); err != nil {
 		return 1, err
 	}
@@ -98,7 +102,6 @@ func runExecInit(sock *syncSocket) (int, error) {
 	if err := dropBoundingSet(p.Capabilities); err != nil {
 		return 1, err
 	}
-	st := &initState{spec: &specs.Spec{Linux: &specs.Linux{Seccomp: boot.Seccomp}}, sock: sock}
 	if !p.NoNewPrivileges {
 		// Without no_new_privs a filter needs CAP_SYS_ADMIN: install it
 		// while the process still has it.

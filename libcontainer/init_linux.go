@@ -15,6 +15,7 @@ import (
 
 	"github.com/crossrun/crossrun/libcontainer/cgroups"
 	"github.com/crossrun/crossrun/libcontainer/rootfs"
+	"github.com/crossrun/crossrun/seccomp"
 )
 
 // IsInit reports whether this process was started as a container's init.
@@ -58,6 +59,7 @@ type initState struct {
 	spec    *specs.Spec
 	sock    *syncSocket
 	console *os.File
+	seccomp *seccomp.Filter // compiled before the rlimits are set
 }
 
 func runInit(sock *syncSocket) error {
@@ -193,6 +195,9 @@ func runInit(sock *syncSocket) error {
 		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + st.boot.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
 			return fmt.Errorf("join a new session keyring: %w", err)
 		}
+	}
+	if err := prepareSeccomp(st); err != nil {
+		return err
 	}
 	if err := setRlimits(p.Rlimits); err != nil {
 		return err

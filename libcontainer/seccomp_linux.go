@@ -15,11 +15,13 @@ import (
 // descriptor is handed to the parent, which passes it to the agent at
 // linux.seccomp.listenerPath.
 func installSeccomp(st *initState) error {
-	cfg := st.spec.Linux.Seccomp
-	if cfg == nil {
+	if st.spec.Linux.Seccomp == nil {
 		return nil
 	}
-	fd, err := seccomp.Install(cfg)
+	if err := prepareSeccomp(st); err != nil {
+		return err
+	}
+	fd, err := st.seccomp.Load()
 	if err != nil {
 		return fmt.Errorf("install linux.seccomp filter: %w", err)
 	}
@@ -33,6 +35,22 @@ func installSeccomp(st *initState) error {
 	if _, err := st.sock.expect(msgSeccompDone); err != nil {
 		return err
 	}
+	return nil
+}
+
+// prepareSeccomp compiles the container's filter, once. It runs before the
+// process's rlimits are set: compiling allocates, and a low RLIMIT_AS or
+// RLIMIT_DATA would make the Go runtime fail to grow its heap.
+func prepareSeccomp(st *initState) error {
+	cfg := st.spec.Linux.Seccomp
+	if cfg == nil || st.seccomp != nil {
+		return nil
+	}
+	f, err := seccomp.Prepare(cfg)
+	if err != nil {
+		return fmt.Errorf("compile linux.seccomp filter: %w", err)
+	}
+	st.seccomp = f
 	return nil
 }
 

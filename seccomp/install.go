@@ -60,15 +60,34 @@ func UsesNotify(cfg *specs.LinuxSeccomp) bool {
 //     agent with SendListenerFd) before anything that could be notified;
 //     then execve.
 func Install(cfg *specs.LinuxSeccomp) (listenerFd int, err error) {
-	filter, err := Compile(cfg, runtime.GOARCH)
+	f, err := Prepare(cfg)
 	if err != nil {
 		return -1, err
+	}
+	return f.Load()
+}
+
+// Filter is a filter compiled for the running arch, ready to be loaded.
+type Filter struct {
+	prog   []unix.SockFilter
+	flags  uintptr
+	notify bool
+}
+
+// Prepare compiles cfg for the arch this program runs on. Compiling
+// allocates memory (the syscall tables, the program); a process that lowers
+// its own resource limits (RLIMIT_AS, RLIMIT_DATA) before it loads the
+// filter compiles it first.
+func Prepare(cfg *specs.LinuxSeccomp) (*Filter, error) {
+	filter, err := Compile(cfg, runtime.GOARCH)
+	if err != nil {
+		return nil, err
 	}
 	flags := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC)
 	for _, f := range cfg.Flags {
 		bit, ok := flagBits[f]
 		if !ok {
-			return -1, fmt.Errorf("unknown seccomp flag %q (known: SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)", f)
+			return nil, fmt.Errorf("unknown seccomp flag %q (known: SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)", f)
 		}
 		flags |= bit
 	}
@@ -76,6 +95,13 @@ func Install(cfg *specs.LinuxSeccomp) (listenerFd int, err error) {
 	if notify {
 		flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 	}
+	return &Filter{prog: filter, flags: flags, notify: notify}, nil
+}
+
+// Load installs the filter, under the ordering rules given for Install,
+// and returns the notify listener's descriptor, or -1.
+func (f *Filter) Load() (listenerFd int, err error) {
+	filter, flags, notify := f.prog, f.flags, f.notify
 	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	r, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&prog)))
 	runtime.KeepAlive(filter)
