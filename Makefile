@@ -46,6 +46,12 @@ bench: build
 	$(GO) run ./bench/seccompbench -crossrun $(CURDIR)/crossrun
 	$(GO) test -run '^$$' -bench 'BenchmarkRoute' -benchtime 2000x ./binfmt/
 
+# Each fuzz target for FUZZTIME (default 10m); the test command runs a
+# short smoke of them.
+FUZZTIME ?= 10m
+fuzz:
+	bash scripts/fuzz.sh long $(FUZZTIME)
+
 generate:
 	$(GO) generate ./...
 

@@ -407,6 +407,9 @@ func parseShebang(head []byte) (interp, arg string) {
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i]
 	}
+	if i := bytes.IndexByte(line, 0); i >= 0 {
+		line = line[:i] // the kernel reads the line as a C string
+	}
 	line = bytes.TrimLeft(line, " \t")
 	i := bytes.IndexAny(line, " \t")
 	if i < 0 {
@@ -429,8 +432,8 @@ func missingInterpreter(x *Executable, interp string, err error) error {
 	return &Diagnosis{What: fmt.Sprintf("cannot exec %s", x.Describe()), Why: why, Fix: fix, Err: unix.ENOENT}
 }
 
-// readELF fills x.ELF from the open file.
-func readELF(f *os.File, x *Executable) error {
+// readELF fills x.ELF from the open file (x.Head holds its first bytes).
+func readELF(f io.ReaderAt, x *Executable) error {
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return x.diag(fmt.Sprintf("exec format error: malformed ELF file: %v", err), "", unix.ENOEXEC)
@@ -443,9 +446,17 @@ func readELF(f *os.File, x *Executable) error {
 	for _, p := range ef.Progs {
 		switch p.Type {
 		case elf.PT_INTERP:
+			// The kernel refuses a PT_INTERP outside 2..PATH_MAX bytes;
+			// p_filesz comes from the file, so bound it before allocating.
+			if p.Filesz < 2 || p.Filesz > unix.PathMax {
+				break
+			}
 			b := make([]byte, p.Filesz)
 			if _, err := p.ReadAt(b, 0); err == nil {
-				info.Interp = string(bytes.TrimRight(b, "\x00"))
+				if i := bytes.IndexByte(b, 0); i >= 0 {
+					b = b[:i] // a C string, as the kernel reads it
+				}
+				info.Interp = string(b)
 			}
 		case elf.PT_NOTE:
 			if info.ABITag == nil && p.Filesz < 1<<16 {

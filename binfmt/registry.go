@@ -1,8 +1,6 @@
 package binfmt
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,7 +49,7 @@ func (e *Entry) Matches(name string, head []byte) bool {
 		i := strings.LastIndexByte(name, '.')
 		return i >= 0 && name[i+1:] == e.Extension
 	}
-	if e.Offset < 0 || e.Offset+len(e.Magic) > headSize {
+	if e.Offset < 0 || e.Offset > headSize || len(e.Magic) > headSize-e.Offset { // no overflow on a huge offset
 		return false
 	}
 	if e.Offset+len(e.Magic) > len(head) {
@@ -73,8 +71,29 @@ func (e *Entry) Matches(name string, head []byte) bool {
 	return true
 }
 
+// registerDelimiters are the field separators RegisterString may use, in
+// order of preference. The kernel takes the first byte of a registration
+// line as the separator, so it must not occur in the name, interpreter or
+// extension; digits, backslash, letters and newline are never used (the
+// offset, the escaped magic, the flags and the kernel's parsing need them).
+const registerDelimiters = ":|!#%,;@~^&"
+
+// registerDelimiterFor returns the separator for e's registration line, or
+// 0 when each candidate occurs in one of its fields.
+func registerDelimiterFor(e *Entry) byte {
+	for i := 0; i < len(registerDelimiters); i++ {
+		c := registerDelimiters[i]
+		if strings.IndexByte(e.Name, c) < 0 && strings.IndexByte(e.Interpreter, c) < 0 && strings.IndexByte(e.Extension, c) < 0 {
+			return c
+		}
+	}
+	return 0
+}
+
 // RegisterString is the line that registers this entry via
 // <binfmt_misc>/register (":name:type:offset:magic:mask:interpreter:flags").
+// The separator is ':' unless a field contains one (an entry registered
+// with another separator); then it is another character no field contains.
 func (e *Entry) RegisterString() string {
 	esc := func(b []byte) string {
 		var s strings.Builder
@@ -83,23 +102,27 @@ func (e *Entry) RegisterString() string {
 		}
 		return s.String()
 	}
+	sep := ":"
+	if d := registerDelimiterFor(e); d != 0 {
+		sep = string(d)
+	}
 	if e.Extension != "" {
-		return fmt.Sprintf(":%s:E::%s::%s:%s", e.Name, e.Extension, e.Interpreter, e.Flags)
+		return strings.Join([]string{"", e.Name, "E", "", e.Extension, "", e.Interpreter, e.Flags}, sep)
 	}
 	off := ""
 	if e.Offset != 0 {
 		off = strconv.Itoa(e.Offset)
 	}
-	return fmt.Sprintf(":%s:M:%s:%s:%s:%s:%s", e.Name, off, esc(e.Magic), esc(e.Mask), e.Interpreter, e.Flags)
+	return strings.Join([]string{"", e.Name, "M", off, esc(e.Magic), esc(e.Mask), e.Interpreter, e.Flags}, sep)
 }
 
 // ParseEntry parses the content of <binfmt_misc>/<name>.
 func ParseEntry(name string, data []byte) (*Entry, error) {
 	e := &Entry{Name: name}
-	sc := bufio.NewScanner(bytes.NewReader(data))
 	first := true
-	for sc.Scan() {
-		line := sc.Text()
+	// Lines end at '\n' only: a '\r' the kernel prints is part of the
+	// field (bufio.Scanner would drop it).
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
 		if first {
 			first = false
 			switch line {

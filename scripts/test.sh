@@ -1,6 +1,7 @@
 #!/bin/bash
-# Runs all of crossrun's tests: unit tests, the end-to-end integration tests
-# (root) and the OCI runtime-tools validation suite. Installs what it needs.
+# Runs all of crossrun's tests: unit tests, a short run of each fuzz target,
+# the end-to-end integration tests (root) and the OCI runtime-tools
+# validation suite. Installs what it needs.
 # Logs go to test-logs/; the last line is the count of passed and failed
 # tests.
 set -euo pipefail
@@ -25,6 +26,10 @@ status=0
 echo "== unit tests"
 go test -count=1 -v $(go list ./... | grep -v /integration) >"$logs/unit.log" 2>&1 || status=1
 grep -E '^(ok|FAIL|---)' "$logs/unit.log" | grep -v -- '--- PASS' || true
+
+echo "== fuzz smoke (each target a few seconds; make fuzz runs them long)"
+FUZZ_LOGS=$logs/fuzz bash scripts/fuzz.sh smoke >"$logs/fuzz.log" 2>&1 || status=1
+cat "$logs/fuzz.log"
 
 echo "== integration tests"
 # One package at a time: the foreign-arch tests switch host binfmt handlers

@@ -75,7 +75,8 @@ func ParseKernelVersion(s string) (Version, error) {
 	maj, min, ok := strings.Cut(s, ".")
 	a, err1 := strconv.Atoi(maj)
 	b, err2 := strconv.Atoi(min)
-	if !ok || err1 != nil || err2 != nil || a < 0 || b < 0 || strings.HasPrefix(maj, "+") || strings.HasPrefix(min, "+") {
+	// Digits only: Atoi also takes a sign ("5.-0", "+5.2").
+	if !ok || err1 != nil || err2 != nil || strings.Trim(maj+min, "0123456789") != "" {
 		return Version{}, fmt.Errorf("kernel ABI version %q is not of the form X.Y, like 5.2 (%s)", s, valid)
 	}
 	v := Version{a, b}

@@ -118,7 +118,9 @@ func Validate(s *specs.Spec, bundle string) error {
 func unwrapPathError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		// Quoted: the path comes from config.json and may hold a line
+		// break, which would split the one-line error.
+		return fmt.Errorf("%q: %w", pe.Path, pe.Err)
 	}
 	return err
 }
