@@ -213,21 +213,7 @@ func bindOnto(src string, dst *os.File, o *mountOptions) error {
 	}
 	tree := os.NewFile(uintptr(fd), src)
 	defer tree.Close()
-	if o.changesMountFlags() {
-		set, clr := o.mountAttrs()
-		if err := setMountAttrs(tree, false, set, clr); err != nil {
-			return fmt.Errorf("set mount flags: %w", err)
-		}
-	}
-	if o.recSet|o.recClr != 0 {
-		if err := setMountAttrs(tree, true, o.recSet, o.recClr); err != nil {
-			return fmt.Errorf("set recursive mount flags: %w", err)
-		}
-	}
-	if err := unix.MoveMount(int(tree.Fd()), "", int(dst.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("move_mount: %w", err)
-	}
-	return setPropagation(tree, o.propagation)
+	return attachTree(tree, dst, o)
 }
 
 // readSelfCgroup maps each controller (and "name=..." hierarchy, and "" for

@@ -339,6 +339,12 @@ func (m *mounter) bindMount(src, dest string, o *mountOptions) error {
 	if err := m.checkDest(dst, dest, "bind", tree); err != nil {
 		return err
 	}
+	return attachTree(tree, dst, o)
+}
+
+// attachTree sets o's flags on the detached tree and attaches it to the
+// destination handle dst.
+func attachTree(tree, dst *os.File, o *mountOptions) error {
 	if o.changesMountFlags() {
 		set, clr := o.mountAttrs()
 		if err := setMountAttrs(tree, false, set, clr); err != nil {
