@@ -75,11 +75,10 @@ func buildImages(t *testing.T, dir, busyboxRef, arm64Ref string) images {
 		arm64:   filepath.Join(dir, "arm64.tar"),
 		windows: filepath.Join(dir, "windows.tar"),
 	}
-	ociImage{ref: pauseRef, arch: runtime.GOARCH, layer: pauseDir, entrypoint: []string{"/pause"}}.writeArchive(t, imgs.pause)
-	ociImage{ref: busyboxRef, arch: runtime.GOARCH, layer: harness.Rootfs, cmd: []string{"sh"},
-		env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}.writeArchive(t, imgs.busybox)
-	ociImage{ref: arm64Ref, arch: "arm64", layer: armDir, entrypoint: []string{"/hello"}}.writeArchive(t, imgs.arm64)
-	ociImage{ref: windowsRef, arch: runtime.GOARCH, layer: winDir, entrypoint: []string{"/app.exe"}}.writeArchive(t, imgs.windows)
+	writeImage(t, harness.OCIImage{Name: pauseRef, Arch: runtime.GOARCH, Rootfs: pauseDir, Entrypoint: []string{"/pause"}}, imgs.pause)
+	writeImage(t, harness.OCIImage{Name: busyboxRef, Arch: runtime.GOARCH, Rootfs: harness.Rootfs, Cmd: []string{"sh"}}, imgs.busybox)
+	writeImage(t, harness.OCIImage{Name: arm64Ref, Arch: "arm64", Rootfs: armDir, Entrypoint: []string{"/hello"}}, imgs.arm64)
+	writeImage(t, harness.OCIImage{Name: windowsRef, Arch: runtime.GOARCH, Rootfs: winDir, Entrypoint: []string{"/app.exe"}}, imgs.windows)
 	return imgs
 }
 

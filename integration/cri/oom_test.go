@@ -183,7 +183,7 @@ func TestCRIWithoutRestrictOOMScoreAdj(t *testing.T) {
 	os.MkdirAll(pauseDir, 0o755)
 	harness.BuildStatic(t, filepath.Join("testdata", "pause"), runtime.GOARCH, "", filepath.Join(pauseDir, "pause"))
 	archive := filepath.Join(dir, "pause.tar")
-	ociImage{ref: pauseRef, arch: runtime.GOARCH, layer: pauseDir, entrypoint: []string{"/pause"}}.writeArchive(t, archive)
+	writeImage(t, harness.OCIImage{Name: pauseRef, Arch: runtime.GOARCH, Rootfs: pauseDir, Entrypoint: []string{"/pause"}}, archive)
 
 	c := startContainerd(t, containerdOptions{snippet: snippet, sandboxImage: pauseRef, dropSysResource: true})
 	c.importImage(t, archive, pauseRef)

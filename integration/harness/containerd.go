@@ -38,6 +38,11 @@ type OCIImage struct {
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
+	// NoPlatform leaves the platform off the manifest's entry in the
+	// index: the image is then the manifest itself, as a pulled
+	// single-platform image is, and the CRI plugin uses it on any host
+	// (a foreign-arch image included) without a platform match.
+	NoPlatform bool
 }
 
 // WriteOCIImage writes img to dst as an OCI image layout tarball (oci-layout,
@@ -75,7 +80,9 @@ func WriteOCIImage(img OCIImage, dst string) error {
 		tag = "latest"
 	}
 	md := descriptor("application/vnd.oci.image.manifest.v1+json", manifest)
-	md["platform"] = map[string]string{"architecture": img.Arch, "os": "linux"}
+	if !img.NoPlatform {
+		md["platform"] = map[string]string{"architecture": img.Arch, "os": "linux"}
+	}
 	md["annotations"] = map[string]string{
 		"io.containerd.image.name":          img.Name,
 		"org.opencontainers.image.ref.name": tag,
