@@ -410,41 +410,6 @@ func (c *Containerd) MustCtr(t testing.TB, args ...string) Result {
 	return r
 }
 
-// RunCmd runs cmd with stdout and stderr to files (a detached container
-// may keep a pipe open), killing it after Timeout.
-func RunCmd(t testing.TB, cmd *exec.Cmd) Result {
-	t.Helper()
-	outF, err := os.CreateTemp("", "ctrd-stdout-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(outF.Name())
-	defer outF.Close()
-	errF, err := os.CreateTemp("", "ctrd-stderr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(errF.Name())
-	defer errF.Close()
-	cmd.Stdout, cmd.Stderr = outF, errF
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %v: %v", cmd.Args, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(Timeout):
-		cmd.Process.Kill()
-		<-done
-		errData, _ := os.ReadFile(errF.Name())
-		t.Fatalf("%v: timed out after %v; stderr: %s", cmd.Args, Timeout, errData)
-	}
-	outData, _ := os.ReadFile(outF.Name())
-	errData, _ := os.ReadFile(errF.Name())
-	return Result{Stdout: string(outData), Stderr: string(errData), Code: cmd.ProcessState.ExitCode()}
-}
-
 // RunWithPty runs cmd with a new pseudo-terminal as its controlling
 // terminal and stdio, and returns what it wrote there and its exit code.
 func RunWithPty(t testing.TB, cmd *exec.Cmd) (string, int) {

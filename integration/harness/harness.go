@@ -212,8 +212,16 @@ func RunIn(t testing.TB, dir string, stdin []byte, args ...string) Result {
 	t.Helper()
 	cmd := Cmd(args...)
 	cmd.Dir = dir
-	// Files, not pipes: a created or detached container keeps its stdio
-	// open long after crossrun has exited.
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	return RunCmd(t, cmd)
+}
+
+// RunCmd runs cmd with stdout and stderr to files (a detached container
+// may keep a pipe open), killing it after Timeout.
+func RunCmd(t testing.TB, cmd *exec.Cmd) Result {
+	t.Helper()
 	outF, err := os.CreateTemp("", "crossrun-stdout-")
 	if err != nil {
 		t.Fatal(err)
@@ -227,11 +235,8 @@ func RunIn(t testing.TB, dir string, stdin []byte, args ...string) Result {
 	defer os.Remove(errF.Name())
 	defer errF.Close()
 	cmd.Stdout, cmd.Stderr = outF, errF
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start crossrun: %v", err)
+		t.Fatalf("start %v: %v", cmd.Args, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -241,7 +246,7 @@ func RunIn(t testing.TB, dir string, stdin []byte, args ...string) Result {
 		cmd.Process.Kill()
 		<-done
 		errData, _ := os.ReadFile(errF.Name())
-		t.Fatalf("crossrun %v: timed out after %v; stderr: %s", args, Timeout, errData)
+		t.Fatalf("%v: timed out after %v; stderr: %s", cmd.Args, Timeout, errData)
 	}
 	outData, _ := os.ReadFile(outF.Name())
 	errData, _ := os.ReadFile(errF.Name())

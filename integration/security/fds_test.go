@@ -17,35 +17,8 @@ import (
 func runWithFiles(t *testing.T, extra []*os.File, args ...string) harness.Result {
 	t.Helper()
 	cmd := harness.Cmd(args...)
-	outF, err := os.CreateTemp("", "crossrun-stdout-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(outF.Name())
-	defer outF.Close()
-	errF, err := os.CreateTemp("", "crossrun-stderr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(errF.Name())
-	defer errF.Close()
-	cmd.Stdout, cmd.Stderr = outF, errF
 	cmd.ExtraFiles = extra
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(harness.Timeout):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("crossrun %v timed out", args)
-	}
-	o, _ := os.ReadFile(outF.Name())
-	e, _ := os.ReadFile(errF.Name())
-	return harness.Result{Stdout: string(o), Stderr: string(e), Code: cmd.ProcessState.ExitCode()}
+	return harness.RunCmd(t, cmd)
 }
 
 // hostSecret makes a host directory holding a file with a random secret,
