@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/crossrun/crossrun/integration/harness"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,27 +76,7 @@ func ensureBinfmt(t *testing.T, goarch string) {
 // specBundle is newBundle with extra `crossrun spec` arguments.
 func specBundle(t *testing.T, specArgs []string, args ...string) *bundle {
 	t.Helper()
-	b := newBundle(t)
-	cfg := filepath.Join(b.Dir, "config.json")
-	os.Remove(cfg)
-	full := append([]string{"spec", "--bundle", b.Dir}, specArgs...)
-	if out, err := exec.Command(crossrunBin, full...).CombinedOutput(); err != nil {
-		t.Fatalf("crossrun %v: %v: %s", full, err, out)
-	}
-	data, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Spec = &specs.Spec{}
-	if err := json.Unmarshal(data, b.Spec); err != nil {
-		t.Fatal(err)
-	}
-	b.Spec.Process.Terminal = false
-	if len(args) > 0 {
-		b.Spec.Process.Args = args
-	}
-	b.Save(t)
-	return b
+	return harness.NewBundleSpec(t, specArgs, args...)
 }
 
 // copyInto copies the host file src to path in b's rootfs.

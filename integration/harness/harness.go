@@ -153,14 +153,22 @@ type Bundle struct {
 // spec, non-interactive, running args.
 func NewBundle(t testing.TB, args ...string) *Bundle {
 	t.Helper()
+	return NewBundleSpec(t, nil, args...)
+}
+
+// NewBundleSpec is NewBundle with extra "crossrun spec" flags (e.g.
+// --kernel-abi 5.2) for the config.json.
+func NewBundleSpec(t testing.TB, specArgs []string, args ...string) *Bundle {
+	t.Helper()
 	RequireRoot(t)
 	dir := t.TempDir()
 	if err := exec.Command("cp", "-a", Rootfs, filepath.Join(dir, "rootfs")).Run(); err != nil {
 		t.Fatalf("copy rootfs: %v", err)
 	}
-	out, err := exec.Command(Bin, "spec", "--bundle", dir).CombinedOutput()
+	full := append([]string{"spec", "--bundle", dir}, specArgs...)
+	out, err := exec.Command(Bin, full...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("crossrun spec: %v: %s", err, out)
+		t.Fatalf("crossrun %v: %v: %s", full, err, out)
 	}
 	b := &Bundle{Dir: dir}
 	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
