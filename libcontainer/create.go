@@ -204,9 +204,11 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 
 	// The cgroup comes before init does anything, so that its whole setup
 	// is accounted and limited. Where init can join it without being
-	// migrated (no user namespace, nothing joined by the constructor), the
-	// directories and limits are made first and init is cloned into them;
-	// otherwise init is moved in once it exists.
+	// migrated (no user namespace, nothing joined by the constructor), init
+	// is cloned into the cgroup v2 directory, made now; the v1 directories
+	// and the limits are made while init starts up, and init's thread joins
+	// the v1 hierarchies itself once told they are ready (msgCgroup).
+	// Otherwise the parent moves init in once it exists.
 	cg, err = newCgroup(s, opts.ID, opts.SystemdCgroup, opts.Rootless)
 	if err != nil {
 		return nil, nil, err
