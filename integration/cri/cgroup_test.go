@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/integration/harness"
 )
 
 // cgroupMounts maps each v1 controller to its hierarchy's mount point, and
@@ -31,7 +33,7 @@ func cgroupMounts() map[string]string {
 		}
 		switch g[0] {
 		case "cgroup2":
-			out[""] = unescapeMountinfo(f[4])
+			out[""] = harness.UnescapeMountPath(f[4])
 		case "cgroup":
 			for _, opt := range strings.Split(g[2], ",") {
 				switch opt {
@@ -41,7 +43,7 @@ func cgroupMounts() map[string]string {
 				if strings.HasPrefix(opt, "release_agent=") {
 					continue
 				}
-				out[strings.TrimPrefix(opt, "name=")] = unescapeMountinfo(f[4])
+				out[strings.TrimPrefix(opt, "name=")] = harness.UnescapeMountPath(f[4])
 			}
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -438,7 +437,7 @@ func (c *containerd) cleanup(t *testing.T) {
 	if c.cgroupRoot != "" {
 		removeCgroupTree(t, c.cgroupRoot)
 	}
-	unmountUnder(t, c.dir)
+	unmountUnder(c.dir)
 	if c.netns != nil {
 		c.netns.Close()
 	}
@@ -536,48 +535,7 @@ func (c *containerd) deleteContainers(t *testing.T) {
 
 // unmountUnder detaches every mount below dir, deepest first: the
 // containers' rootfs mounts, the pods' /dev/shm and network namespaces.
-func unmountUnder(t *testing.T, dir string) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	var points []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		p := unescapeMountinfo(f[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			points = append(points, p)
-		}
-	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	for _, p := range points {
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
-			t.Logf("cleanup: unmount %s: %v", p, err)
-		}
-	}
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+func unmountUnder(dir string) { harness.UnmountUnder(dir) }
 
 // crossrunState reads the state crossrun keeps for a container the shim
 // created, through "crossrun state" on the shim's --root.
