@@ -62,17 +62,7 @@ func (m *v1Manager) NotifyOOM(stop <-chan struct{}) (<-chan struct{}, error) {
 		defer unix.Close(ofd)
 		defer unix.Close(efd)
 		buf := make([]byte, 8)
-		for {
-			fds := []unix.PollFd{{Fd: int32(efd), Events: unix.POLLIN}, {Fd: int32(sfd), Events: unix.POLLIN}}
-			if _, err := unix.Poll(fds, -1); err != nil {
-				if errors.Is(err, unix.EINTR) {
-					continue
-				}
-				return
-			}
-			if fds[1].Revents != 0 {
-				return
-			}
+		for waitReadable(efd, sfd) {
 			if _, err := unix.Read(efd, buf); err != nil {
 				continue
 			}
@@ -123,17 +113,7 @@ func (m *v2Manager) NotifyOOM(stop <-chan struct{}) (<-chan struct{}, error) {
 		defer cleanup()
 		defer unix.Close(ifd)
 		buf := make([]byte, 4096)
-		for {
-			fds := []unix.PollFd{{Fd: int32(ifd), Events: unix.POLLIN}, {Fd: int32(sfd), Events: unix.POLLIN}}
-			if _, err := unix.Poll(fds, -1); err != nil {
-				if errors.Is(err, unix.EINTR) {
-					continue
-				}
-				return
-			}
-			if fds[1].Revents != 0 {
-				return
-			}
+		for waitReadable(ifd, sfd) {
 			for {
 				if _, err := unix.Read(ifd, buf); err != nil {
 					break
@@ -157,4 +137,19 @@ func (m *v2Manager) NotifyOOM(stop <-chan struct{}) (<-chan struct{}, error) {
 		}
 	}()
 	return ch, nil
+}
+
+// waitReadable blocks until fd is readable (true), or until stopFd is or
+// poll fails (false).
+func waitReadable(fd, stopFd int) bool {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stopFd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return false
+		}
+		return fds[1].Revents == 0
+	}
 }
