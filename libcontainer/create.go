@@ -281,23 +281,9 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	if cgTarget != "" {
-		if d, derr := os.OpenFile(cgTarget, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); derr == nil {
-			defer d.Close()
-			into := *cmd.SysProcAttr
-			into.UseCgroupFD, into.CgroupFD = true, int(d.Fd())
-			intoCmd := *cmd
-			intoCmd.SysProcAttr = &into
-			if serr := startInit(&intoCmd, plan); serr == nil {
-				cmd = &intoCmd
-			} else {
-				// A kernel without clone3's CLONE_INTO_CGROUP, or a
-				// cgroup that refuses it: init is moved in instead.
-				logrus.Debugf("clone into cgroup %s: %v", cgTarget, serr)
-				fastJoin = false
-			}
-		} else {
-			fastJoin = false
-		}
+		var into bool
+		cmd, into = startIntoCgroup(cmd, cgTarget, func(c *exec.Cmd) error { return startInit(c, plan) })
+		fastJoin = fastJoin && into
 	}
 	if cmd.Process == nil {
 		if err := startInit(cmd, plan); err != nil {
@@ -421,6 +407,28 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 			return nil, nil, fmt.Errorf("unexpected message %q from init", m.Type)
 		}
 	}
+}
+
+// startIntoCgroup starts a copy of cmd cloned straight into the cgroup v2
+// directory dir (clone3 CLONE_INTO_CGROUP), with start. It returns the
+// started copy and true, or cmd unstarted and false when the kernel or the
+// cgroup refuses: the caller then starts cmd and moves the process in.
+func startIntoCgroup(cmd *exec.Cmd, dir string, start func(*exec.Cmd) error) (*exec.Cmd, bool) {
+	d, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		logrus.Debugf("open cgroup %s: %v", dir, err)
+		return cmd, false
+	}
+	defer d.Close()
+	attr := *cmd.SysProcAttr
+	attr.UseCgroupFD, attr.CgroupFD = true, int(d.Fd())
+	into := *cmd
+	into.SysProcAttr = &attr
+	if err := start(&into); err != nil {
+		logrus.Debugf("clone into cgroup %s: %v", dir, err)
+		return cmd, false
+	}
+	return &into, true
 }
 
 // processGone turns a broken sync socket into the most useful error: the

@@ -275,18 +275,9 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 	}
 	joinUnified := cgUnified != ""
 	if cgUnified != "" {
-		if d, derr := os.OpenFile(cgUnified, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); derr == nil {
-			defer d.Close()
-			into := *cmd.SysProcAttr
-			into.UseCgroupFD, into.CgroupFD = true, int(d.Fd())
-			intoCmd := *cmd
-			intoCmd.SysProcAttr = &into
-			if serr := intoCmd.Start(); serr == nil {
-				cmd, joinUnified = &intoCmd, false
-			} else {
-				logrus.Debugf("exec: clone into cgroup %s: %v", cgUnified, serr)
-			}
-		}
+		var into bool
+		cmd, into = startIntoCgroup(cmd, cgUnified, (*exec.Cmd).Start)
+		joinUnified = !into
 	}
 	if cmd.Process == nil {
 		if err := cmd.Start(); err != nil {
