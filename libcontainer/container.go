@@ -375,11 +375,23 @@ func (c *Container) destroy() error {
 		st := &specs.State{Version: specs.Version, ID: c.state.ID, Status: specs.StateStopped, Bundle: c.state.Bundle, Annotations: c.state.Annotations}
 		RunHooksWarn("poststop", c.state.Config.Hooks.Poststop, st)
 	}
-	if err := os.RemoveAll(c.dir); err != nil {
+	if err := removeStateDir(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove state directory: %w", err))
 	}
 	c.Release()
 	return errors.Join(errs...)
+}
+
+// removeStateDir removes a container's state directory. After start it
+// holds state.json only: that and the directory go with two calls, and
+// anything else with a walk.
+func removeStateDir(dir string) error {
+	if err := unix.Unlink(filepath.Join(dir, stateFile)); err == nil || errors.Is(err, unix.ENOENT) {
+		if err := unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+	}
+	return os.RemoveAll(dir)
 }
 
 // ownFreshDir checks that lock, taken on the state directory dir that this

@@ -242,6 +242,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	env := []string{
 		envInitSync + "=" + strconv.Itoa(base),
 		envInitFifo + "=" + strconv.Itoa(base+1),
+		initGoMaxProcs,
 	}
 	if console != nil {
 		extra = append(extra, console)
@@ -516,6 +517,13 @@ func lockDirNonBlocking(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// initGoMaxProcs is in the environment of init and of an exec'd process's
+// setup (never the container's: it execs with process.env). Their work is
+// one locked thread; with more Ps the Go runtime starts spinning threads
+// that compete for the CPUs with crossrun's own process, which measurably
+// delays the container's start on a small machine (docs/performance.md).
+const initGoMaxProcs = "GOMAXPROCS=1"
 
 // Environment variables that carry descriptor numbers to init.
 const (

@@ -219,6 +219,7 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 	env := []string{
 		envInitSync + "=" + strconv.Itoa(base),
 		envExecInit + "=1",
+		initGoMaxProcs,
 	}
 	if console != nil {
 		env = append(env, envInitConsole+"="+strconv.Itoa(3+len(extra)))

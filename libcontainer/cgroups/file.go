@@ -171,6 +171,15 @@ func writePid(dir string, pid int) error {
 // removeTree removes the cgroup at dir and every cgroup below it, deepest
 // first. A missing dir is not an error.
 func removeTree(dir string) error {
+	// A container's cgroup rarely has children: try the directory itself
+	// first and read it only when the kernel says it is not empty.
+	err := unix.Rmdir(dir)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
