@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -126,7 +125,7 @@ func (m *mounter) mountCgroupV1(dest string, o *mountOptions) error {
 	if err := m.fsMount("tmpfs", dest, "tmpfs", tmpfs); err != nil {
 		return fmt.Errorf("tmpfs for cgroup v1 hierarchies: %w", err)
 	}
-	top, err := pathrs.OpenatInRoot(m.root, dest)
+	top, err := openInRoot(m.root, dest)
 	if err != nil {
 		return err
 	}

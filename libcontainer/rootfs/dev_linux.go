@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -79,7 +78,7 @@ func (m *mounter) setupDev() error {
 			return fmt.Errorf("%s %s: %w", e.field, e.dev.Path, err)
 		}
 	}
-	dev, err := pathrs.MkdirAllHandle(m.root, "/dev", 0o755)
+	dev, err := mkdirAllInRoot(m.root, "/dev", 0o755)
 	if err != nil {
 		return fmt.Errorf("open /dev in rootfs: %w", err)
 	}
@@ -114,7 +113,7 @@ func (m *mounter) createDevice(d specs.LinuxDevice) error {
 		return err
 	}
 	path := filepath.Clean(d.Path)
-	parent, err := pathrs.MkdirAllHandle(m.root, filepath.Dir(path), 0o755)
+	parent, err := mkdirAllInRoot(m.root, filepath.Dir(path), 0o755)
 	if err != nil {
 		return err
 	}
@@ -199,7 +198,7 @@ func (m *mounter) mountConsole(consolePath string) error {
 	if err := checkPtySlave(sfd); err != nil {
 		return wrap(err)
 	}
-	dev, err := pathrs.MkdirAllHandle(m.root, "/dev", 0o755)
+	dev, err := mkdirAllInRoot(m.root, "/dev", 0o755)
 	if err != nil {
 		return wrap(err)
 	}

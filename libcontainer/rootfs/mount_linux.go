@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -216,7 +215,7 @@ func (m *mounter) mountEntry(i int) error {
 // openDest resolves dest inside the rootfs, creating it (a directory, or an
 // empty file when dir is false) if missing, and returns an O_PATH handle.
 func (m *mounter) openDest(dest string, dir bool) (*os.File, error) {
-	f, err := pathrs.OpenatInRoot(m.root, dest)
+	f, err := openInRoot(m.root, dest)
 	if err == nil {
 		return f, nil
 	}
@@ -232,9 +231,9 @@ func (m *mounter) openDest(dest string, dir bool) (*os.File, error) {
 	}
 	target := "/" + strings.TrimPrefix(strings.TrimPrefix(joined, m.rootfs), "/")
 	if dir {
-		return pathrs.MkdirAllHandle(m.root, target, 0o755)
+		return mkdirAllInRoot(m.root, target, 0o755)
 	}
-	parent, err := pathrs.MkdirAllHandle(m.root, filepath.Dir(target), 0o755)
+	parent, err := mkdirAllInRoot(m.root, filepath.Dir(target), 0o755)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +244,7 @@ func (m *mounter) openDest(dest string, dir bool) (*os.File, error) {
 	} else if !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("create %s in rootfs: %w", target, err)
 	}
-	return pathrs.OpenatInRoot(m.root, target)
+	return openInRoot(m.root, target)
 }
 
 // inRootPath returns where an open handle lies inside the rootfs.
@@ -405,7 +404,7 @@ func (m *mounter) fsMount(source, dest, fstype string, o *mountOptions) error {
 // openMounted returns a handle on the mount just made at dest, checking it
 // is a different mount from the one below (lower).
 func (m *mounter) openMounted(dest string, lower *os.File) (*os.File, error) {
-	top, err := pathrs.OpenatInRoot(m.root, dest)
+	top, err := openInRoot(m.root, dest)
 	if err != nil {
 		return nil, err
 	}
@@ -486,7 +485,7 @@ func setPropagation(f *os.File, props []uintptr) error {
 }
 
 func (m *mounter) remountDevReadonly() error {
-	dev, err := pathrs.OpenatInRoot(m.root, "/dev")
+	dev, err := openInRoot(m.root, "/dev")
 	if err != nil {
 		return fmt.Errorf("remount /dev read-only: %w", err)
 	}
