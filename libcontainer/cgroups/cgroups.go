@@ -101,11 +101,11 @@ type Placement struct {
 // files are given. The caller must be locked to its OS thread.
 func JoinThread(tasks []string, bestEffort bool) error {
 	for _, f := range tasks {
-		err := os.WriteFile(f, []byte("0"), 0)
+		err := writeControl(f, "0")
 		if err == nil || (bestEffort && isPermission(err)) {
 			continue
 		}
-		return fmt.Errorf("join cgroup %s: %w", filepath.Dir(f), err)
+		return fmt.Errorf("join cgroup %s: write 0 to %s: %w", filepath.Dir(f), filepath.Base(f), err)
 	}
 	return nil
 }
