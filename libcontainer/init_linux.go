@@ -95,6 +95,9 @@ func runInit(sock *syncSocket) error {
 	}
 	s := st.spec
 
+	if err := enterNetns(); err != nil {
+		return err
+	}
 	if err := joinNamespaces(s); err != nil {
 		return err
 	}
