@@ -539,6 +539,8 @@ func lockDirNonBlocking(dir string) (*os.File, error) {
 // one locked thread; with more Ps the Go runtime starts spinning threads
 // that compete for the CPUs with crossrun's own process, which measurably
 // delays the container's start on a small machine (docs/performance.md).
+// main.go's init() also asks for one P, but only once the runtime has
+// started with one per CPU; the variable applies from the start.
 const initGoMaxProcs = "GOMAXPROCS=1"
 
 // Environment variables that carry descriptor numbers to init.
