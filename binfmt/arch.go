@@ -6,7 +6,6 @@
 package binfmt
 
 import (
-	"debug/elf"
 	"fmt"
 	"runtime"
 	"strings"
@@ -27,57 +26,54 @@ type Arch struct {
 	// Aliases are other spellings accepted by ArchByName.
 	Aliases []string
 
-	Class   elf.Class
-	Data    elf.Data
-	Machine elf.Machine
+	Class   Class
+	Data    Data
+	Machine Machine
 	// FlagsMask/FlagsValue select on e_flags, for ABIs sharing a machine
 	// number (MIPS n32 versus o32). Zero mask means e_flags is ignored.
 	FlagsMask, FlagsValue uint32
 }
-
-// emHexagon is EM_QDSP6 (Qualcomm Hexagon); debug/elf has no constant.
-const emHexagon elf.Machine = 164
 
 // efMIPSABI2 is the e_flags bit marking the MIPS n32 ABI.
 const efMIPSABI2 = 0x20
 
 // Arches lists every architecture crossrun knows, one per qemu-user target.
 var Arches = []Arch{
-	{Name: "x86_64", GOARCH: "amd64", Aliases: []string{"x86-64", "x64"}, Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_X86_64},
-	{Name: "i386", GOARCH: "386", Aliases: []string{"i486", "i586", "i686", "x86"}, Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_386},
-	{Name: "aarch64", GOARCH: "arm64", Variant: "v8", Aliases: []string{"arm64v8"}, Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_AARCH64},
-	{Name: "aarch64_be", GOARCH: "arm64be", Class: elf.ELFCLASS64, Data: elf.ELFDATA2MSB, Machine: elf.EM_AARCH64},
-	{Name: "arm", GOARCH: "arm", Variant: "v7", Aliases: []string{"armhf", "armel", "armv7", "armv7l", "armv6", "armv6l", "arm32v7", "arm32v6", "arm32v5"}, Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_ARM},
-	{Name: "armeb", GOARCH: "armbe", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_ARM},
-	{Name: "riscv64", GOARCH: "riscv64", Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_RISCV},
-	{Name: "riscv32", GOARCH: "riscv", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_RISCV},
-	{Name: "ppc64le", GOARCH: "ppc64le", Aliases: []string{"ppc64el", "powerpc64le"}, Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_PPC64},
-	{Name: "ppc64", GOARCH: "ppc64", Aliases: []string{"powerpc64"}, Class: elf.ELFCLASS64, Data: elf.ELFDATA2MSB, Machine: elf.EM_PPC64},
-	{Name: "ppc", GOARCH: "ppc", Aliases: []string{"powerpc"}, Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_PPC},
-	{Name: "s390x", GOARCH: "s390x", Class: elf.ELFCLASS64, Data: elf.ELFDATA2MSB, Machine: elf.EM_S390},
-	{Name: "mips64el", GOARCH: "mips64le", Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_MIPS},
-	{Name: "mips64", GOARCH: "mips64", Class: elf.ELFCLASS64, Data: elf.ELFDATA2MSB, Machine: elf.EM_MIPS},
-	{Name: "mipsel", GOARCH: "mipsle", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_MIPS, FlagsMask: efMIPSABI2},
-	{Name: "mips", GOARCH: "mips", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_MIPS, FlagsMask: efMIPSABI2},
-	{Name: "mipsn32el", GOARCH: "mipsn32le", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_MIPS, FlagsMask: efMIPSABI2, FlagsValue: efMIPSABI2},
-	{Name: "mipsn32", GOARCH: "mipsn32", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_MIPS, FlagsMask: efMIPSABI2, FlagsValue: efMIPSABI2},
-	{Name: "loongarch64", GOARCH: "loong64", Aliases: []string{"loongarch"}, Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_LOONGARCH},
-	{Name: "alpha", GOARCH: "alpha", Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_ALPHA},
-	{Name: "hppa", GOARCH: "hppa", Aliases: []string{"parisc"}, Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_PARISC},
-	{Name: "m68k", GOARCH: "m68k", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_68K},
-	{Name: "sh4", GOARCH: "sh4", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_SH},
-	{Name: "sh4eb", GOARCH: "sh4eb", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_SH},
-	{Name: "sparc", GOARCH: "sparc", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_SPARC},
-	{Name: "sparc32plus", GOARCH: "sparc32plus", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_SPARC32PLUS},
-	{Name: "sparc64", GOARCH: "sparc64", Class: elf.ELFCLASS64, Data: elf.ELFDATA2MSB, Machine: elf.EM_SPARCV9},
-	{Name: "xtensa", GOARCH: "xtensa", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_XTENSA},
-	{Name: "xtensaeb", GOARCH: "xtensaeb", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_XTENSA},
-	{Name: "microblazeel", GOARCH: "microblazeel", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_MICROBLAZE},
-	{Name: "microblaze", GOARCH: "microblaze", Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_MICROBLAZE},
-	{Name: "or1k", GOARCH: "or1k", Aliases: []string{"openrisc"}, Class: elf.ELFCLASS32, Data: elf.ELFDATA2MSB, Machine: elf.EM_OPENRISC},
-	{Name: "nios2", GOARCH: "nios2", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_ALTERA_NIOS2},
-	{Name: "cris", GOARCH: "cris", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: elf.EM_CRIS},
-	{Name: "hexagon", GOARCH: "hexagon", Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Machine: emHexagon},
+	{Name: "x86_64", GOARCH: "amd64", Aliases: []string{"x86-64", "x64"}, Class: elfClass64, Data: elfDataLSB, Machine: emX86_64},
+	{Name: "i386", GOARCH: "386", Aliases: []string{"i486", "i586", "i686", "x86"}, Class: elfClass32, Data: elfDataLSB, Machine: em386},
+	{Name: "aarch64", GOARCH: "arm64", Variant: "v8", Aliases: []string{"arm64v8"}, Class: elfClass64, Data: elfDataLSB, Machine: emAARCH64},
+	{Name: "aarch64_be", GOARCH: "arm64be", Class: elfClass64, Data: elfDataMSB, Machine: emAARCH64},
+	{Name: "arm", GOARCH: "arm", Variant: "v7", Aliases: []string{"armhf", "armel", "armv7", "armv7l", "armv6", "armv6l", "arm32v7", "arm32v6", "arm32v5"}, Class: elfClass32, Data: elfDataLSB, Machine: emARM},
+	{Name: "armeb", GOARCH: "armbe", Class: elfClass32, Data: elfDataMSB, Machine: emARM},
+	{Name: "riscv64", GOARCH: "riscv64", Class: elfClass64, Data: elfDataLSB, Machine: emRISCV},
+	{Name: "riscv32", GOARCH: "riscv", Class: elfClass32, Data: elfDataLSB, Machine: emRISCV},
+	{Name: "ppc64le", GOARCH: "ppc64le", Aliases: []string{"ppc64el", "powerpc64le"}, Class: elfClass64, Data: elfDataLSB, Machine: emPPC64},
+	{Name: "ppc64", GOARCH: "ppc64", Aliases: []string{"powerpc64"}, Class: elfClass64, Data: elfDataMSB, Machine: emPPC64},
+	{Name: "ppc", GOARCH: "ppc", Aliases: []string{"powerpc"}, Class: elfClass32, Data: elfDataMSB, Machine: emPPC},
+	{Name: "s390x", GOARCH: "s390x", Class: elfClass64, Data: elfDataMSB, Machine: emS390},
+	{Name: "mips64el", GOARCH: "mips64le", Class: elfClass64, Data: elfDataLSB, Machine: emMIPS},
+	{Name: "mips64", GOARCH: "mips64", Class: elfClass64, Data: elfDataMSB, Machine: emMIPS},
+	{Name: "mipsel", GOARCH: "mipsle", Class: elfClass32, Data: elfDataLSB, Machine: emMIPS, FlagsMask: efMIPSABI2},
+	{Name: "mips", GOARCH: "mips", Class: elfClass32, Data: elfDataMSB, Machine: emMIPS, FlagsMask: efMIPSABI2},
+	{Name: "mipsn32el", GOARCH: "mipsn32le", Class: elfClass32, Data: elfDataLSB, Machine: emMIPS, FlagsMask: efMIPSABI2, FlagsValue: efMIPSABI2},
+	{Name: "mipsn32", GOARCH: "mipsn32", Class: elfClass32, Data: elfDataMSB, Machine: emMIPS, FlagsMask: efMIPSABI2, FlagsValue: efMIPSABI2},
+	{Name: "loongarch64", GOARCH: "loong64", Aliases: []string{"loongarch"}, Class: elfClass64, Data: elfDataLSB, Machine: emLoongArch},
+	{Name: "alpha", GOARCH: "alpha", Class: elfClass64, Data: elfDataLSB, Machine: emAlpha},
+	{Name: "hppa", GOARCH: "hppa", Aliases: []string{"parisc"}, Class: elfClass32, Data: elfDataMSB, Machine: emPARISC},
+	{Name: "m68k", GOARCH: "m68k", Class: elfClass32, Data: elfDataMSB, Machine: em68K},
+	{Name: "sh4", GOARCH: "sh4", Class: elfClass32, Data: elfDataLSB, Machine: emSH},
+	{Name: "sh4eb", GOARCH: "sh4eb", Class: elfClass32, Data: elfDataMSB, Machine: emSH},
+	{Name: "sparc", GOARCH: "sparc", Class: elfClass32, Data: elfDataMSB, Machine: emSPARC},
+	{Name: "sparc32plus", GOARCH: "sparc32plus", Class: elfClass32, Data: elfDataMSB, Machine: emSPARC32PLUS},
+	{Name: "sparc64", GOARCH: "sparc64", Class: elfClass64, Data: elfDataMSB, Machine: emSPARCV9},
+	{Name: "xtensa", GOARCH: "xtensa", Class: elfClass32, Data: elfDataLSB, Machine: emXtensa},
+	{Name: "xtensaeb", GOARCH: "xtensaeb", Class: elfClass32, Data: elfDataMSB, Machine: emXtensa},
+	{Name: "microblazeel", GOARCH: "microblazeel", Class: elfClass32, Data: elfDataLSB, Machine: emMicroBlaze},
+	{Name: "microblaze", GOARCH: "microblaze", Class: elfClass32, Data: elfDataMSB, Machine: emMicroBlaze},
+	{Name: "or1k", GOARCH: "or1k", Aliases: []string{"openrisc"}, Class: elfClass32, Data: elfDataMSB, Machine: emOpenRISC},
+	{Name: "nios2", GOARCH: "nios2", Class: elfClass32, Data: elfDataLSB, Machine: emAlteraNios2},
+	{Name: "cris", GOARCH: "cris", Class: elfClass32, Data: elfDataLSB, Machine: emCRIS},
+	{Name: "hexagon", GOARCH: "hexagon", Class: elfClass32, Data: elfDataLSB, Machine: emQDSP6},
 }
 
 // Platform returns the OCI platform string, e.g. "linux/arm/v7".
@@ -93,7 +89,7 @@ func (a *Arch) QEMUName() string { return "qemu-" + a.Name }
 
 // Bits is 32 or 64.
 func (a *Arch) Bits() int {
-	if a.Class == elf.ELFCLASS64 {
+	if a.Class == elfClass64 {
 		return 64
 	}
 	return 32
@@ -129,12 +125,12 @@ func ArchByName(name string) (*Arch, bool) {
 
 // ArchOf returns the architecture that an ELF header (class, byte order,
 // machine, e_flags) belongs to.
-func ArchOf(class elf.Class, data elf.Data, machine elf.Machine, flags uint32) (*Arch, bool) {
-	if machine == 0xbaab { // pre-standard MicroBlaze number
-		machine = elf.EM_MICROBLAZE
+func ArchOf(class Class, data Data, machine Machine, flags uint32) (*Arch, bool) {
+	if machine == emMicroBlazeOld {
+		machine = emMicroBlaze
 	}
-	if machine == elf.EM_ALPHA_STD {
-		machine = elf.EM_ALPHA
+	if machine == emAlphaStd {
+		machine = emAlpha
 	}
 	for i := range Arches {
 		a := &Arches[i]
@@ -153,7 +149,7 @@ func ArchOf(class elf.Class, data elf.Data, machine elf.Machine, flags uint32) (
 func (a *Arch) BinfmtMagic() (magic, mask []byte) {
 	n := 20
 	flagsOff := 36 // e_flags in a 32-bit header
-	if a.Class == elf.ELFCLASS64 {
+	if a.Class == elfClass64 {
 		flagsOff = 48
 	}
 	if a.FlagsMask != 0 {
@@ -161,17 +157,17 @@ func (a *Arch) BinfmtMagic() (magic, mask []byte) {
 	}
 	magic = make([]byte, n)
 	mask = make([]byte, n)
-	copy(magic, elf.ELFMAG)
-	magic[elf.EI_CLASS] = byte(a.Class)
-	magic[elf.EI_DATA] = byte(a.Data)
-	magic[elf.EI_VERSION] = byte(elf.EV_CURRENT)
+	copy(magic, elfMagic)
+	magic[eiClass] = byte(a.Class)
+	magic[eiData] = byte(a.Data)
+	magic[eiVersion] = evCurrent
 	for i := 0; i < 16; i++ {
 		mask[i] = 0xff
 	}
-	mask[elf.EI_OSABI] = 0x00
-	mask[elf.EI_ABIVERSION] = 0x00
+	mask[eiOSABI] = 0x00
+	mask[eiABIVersion] = 0x00
 	put16 := func(off int, v, m uint16) {
-		if a.Data == elf.ELFDATA2MSB {
+		if a.Data == elfDataMSB {
 			magic[off], magic[off+1] = byte(v>>8), byte(v)
 			mask[off], mask[off+1] = byte(m>>8), byte(m)
 		} else {
@@ -179,12 +175,12 @@ func (a *Arch) BinfmtMagic() (magic, mask []byte) {
 			mask[off], mask[off+1] = byte(m), byte(m>>8)
 		}
 	}
-	put16(16, uint16(elf.ET_EXEC), 0xfffe) // ET_EXEC (2) and ET_DYN (3)
+	put16(16, uint16(etExec), 0xfffe) // ET_EXEC (2) and ET_DYN (3)
 	put16(18, uint16(a.Machine), 0xffff)
 	if a.FlagsMask != 0 {
 		for i := 0; i < 4; i++ {
 			shift := uint(8 * i)
-			if a.Data == elf.ELFDATA2MSB {
+			if a.Data == elfDataMSB {
 				shift = uint(8 * (3 - i))
 			}
 			magic[flagsOff+i] = byte(a.FlagsValue >> shift)

@@ -45,8 +45,8 @@ func TestBinfmtMagicSelectsOnlyItsArch(t *testing.T) {
 		e := &Entry{Name: a.QEMUName(), Enabled: true, Magic: magic, Mask: mask}
 		for j := range Arches {
 			b := &Arches[j]
-			for _, typ := range []elf.Type{elf.ET_EXEC, elf.ET_DYN} {
-				for _, abi := range []elf.OSABI{elf.ELFOSABI_NONE, elf.ELFOSABI_LINUX} {
+			for _, typ := range []Type{etExec, etDyn} {
+				for _, abi := range []OSABI{osabiNone, osabiLinux} {
 					file := makeELF(elfSpec{arch: b, typ: typ, osabi: abi})
 					if got, want := e.Matches("/x", file), a == b; got != want {
 						t.Errorf("%s magic on %s %v/%v header: match=%v, want %v", a.Name, b.Name, typ, abi, got, want)
@@ -54,7 +54,7 @@ func TestBinfmtMagicSelectsOnlyItsArch(t *testing.T) {
 				}
 			}
 		}
-		rel := makeELF(elfSpec{arch: a, typ: elf.ET_REL})
+		rel := makeELF(elfSpec{arch: a, typ: etRel})
 		if e.Matches("/x", rel) {
 			t.Errorf("%s magic matches a relocatable object", a.Name)
 		}
@@ -62,7 +62,7 @@ func TestBinfmtMagicSelectsOnlyItsArch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s fixture: %v", a.Name, err)
 		}
-		got, ok := ArchOf(f.Class, f.Data, f.Machine, a.FlagsValue)
+		got, ok := ArchOf(Class(f.Class), Data(f.Data), Machine(f.Machine), a.FlagsValue)
 		if !ok || got != a {
 			t.Errorf("ArchOf(%s header) = %v, %v", a.Name, got, ok)
 		}

@@ -81,17 +81,24 @@ func ia32Enabled() bool {
 	return true
 }
 
+// Bounds for reading the kernel configuration. A real one is some 300 KB
+// of text; inside a container the file can be anything.
+const (
+	maxConfigGz = 4 << 20
+	maxConfig   = 16 << 20
+)
+
 // kernelConfig returns the set of =y options of the running kernel, or nil
 // if no configuration is readable.
 func kernelConfig() map[string]bool {
 	var r io.Reader
 	if f, err := os.Open("/proc/config.gz"); err == nil {
 		defer f.Close()
-		zr, err := gzip.NewReader(f)
+		zr, err := gzip.NewReader(io.LimitReader(f, maxConfigGz))
 		if err != nil {
 			return nil
 		}
-		r = zr
+		r = io.LimitReader(zr, maxConfig)
 	} else if f, err := os.Open("/boot/config-" + KernelRelease()); err == nil {
 		defer f.Close()
 		r = f

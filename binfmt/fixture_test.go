@@ -14,14 +14,14 @@ import (
 // elfSpec describes a minimal ELF file for tests.
 type elfSpec struct {
 	arch   *Arch
-	osabi  elf.OSABI
-	typ    elf.Type
+	osabi  OSABI
+	typ    Type
 	interp string
 	abiTag *ABITag
 }
 
 func (s elfSpec) order() binary.ByteOrder {
-	if s.arch.Data == elf.ELFDATA2MSB {
+	if s.arch.Data == elfDataMSB {
 		return binary.BigEndian
 	}
 	return binary.LittleEndian
@@ -29,12 +29,13 @@ func (s elfSpec) order() binary.ByteOrder {
 
 // makeELF builds an ELF header, program headers (PT_INTERP, PT_NOTE with
 // a GNU ABI tag) and their contents. No sections; debug/elf accepts it.
+// The layouts come from debug/elf, independent of binfmt's own reader.
 func makeELF(s elfSpec) []byte {
 	if s.typ == 0 {
-		s.typ = elf.ET_EXEC
+		s.typ = etExec
 	}
 	bo := s.order()
-	is64 := s.arch.Class == elf.ELFCLASS64
+	is64 := s.arch.Class == elfClass64
 	ehsize, phsize := 52, 32
 	if is64 {
 		ehsize, phsize = 64, 56

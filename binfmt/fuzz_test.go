@@ -13,17 +13,21 @@ import (
 )
 
 // FuzzELF feeds arbitrary file heads to the ELF inspection: classify,
-// parseShebang for #! files, and readELF. readELF must succeed exactly when
-// debug/elf parses the file, fail with a one-line ENOEXEC Diagnosis
-// otherwise, and report the class, byte order, OS ABI, type, machine and
-// e_flags that the header bytes hold. The binfmt_misc magic crossrun
-// installs for each architecture must match exactly the headers of that
-// architecture (as ArchOf names it).
+// parseShebang for #! files, and readELF. readELF reads what the kernel
+// reads (identification, file header, program headers) and ignores
+// section headers, so it must succeed exactly when debug/elf parses the
+// file with its section header fields (e_shoff, e_shnum, e_shstrndx)
+// cleared, agree with debug/elf on the header fields, the PT_INTERP and
+// the GNU ABI note of that file, and not depend on those fields. It
+// fails with a one-line ENOEXEC Diagnosis and reports the class, byte
+// order, OS ABI, type, machine and e_flags that the header bytes hold.
+// The binfmt_misc magic crossrun installs for each architecture must
+// match exactly the headers of that architecture (as ArchOf names it).
 func FuzzELF(f *testing.F) {
 	for i := range Arches {
 		a := &Arches[i]
 		f.Add(makeELF(elfSpec{arch: a}))
-		f.Add(makeELF(elfSpec{arch: a, typ: elf.ET_DYN, interp: "/lib/ld-linux.so.2", abiTag: &ABITag{Major: 3, Minor: 2}}))
+		f.Add(makeELF(elfSpec{arch: a, typ: etDyn, interp: "/lib/ld-linux.so.2", abiTag: &ABITag{Major: 3, Minor: 2}}))
 	}
 	f.Add([]byte("#!/bin/sh -e\necho hi\n"))
 	f.Add([]byte("#! /usr/bin/env  python3 \r\n"))
@@ -48,9 +52,21 @@ func FuzzELF(f *testing.F) {
 		}
 		x := &Executable{Name: "/fuzz", Head: head}
 		err := readELF(bytes.NewReader(data), x)
-		_, eerr := elf.NewFile(bytes.NewReader(data))
-		if (err == nil) != (eerr == nil) {
-			t.Fatalf("readELF error %v, debug/elf error %v", err, eerr)
+		cleared := clearSectionFields(data)
+		checkAgainstDebugELF(t, cleared)
+		if !phdrsOverlapSectionFields(data) {
+			xc := &Executable{Name: "/fuzz", Head: cleared[:len(head)]}
+			cerr := readELF(bytes.NewReader(cleared), xc)
+			if (err == nil) != (cerr == nil) {
+				t.Fatalf("readELF error %v, with the section header fields cleared %v", err, cerr)
+			}
+			if err == nil {
+				a, b := *x.ELF, *xc.ELF
+				a.Interp, a.ABITag, b.Interp, b.ABITag = "", nil, "", nil
+				if a != b {
+					t.Fatalf("readELF %+v, with the section header fields cleared %+v", a, b)
+				}
+			}
 		}
 		if err != nil {
 			var d *Diagnosis
@@ -62,8 +78,8 @@ func FuzzELF(f *testing.F) {
 		}
 		e := x.ELF
 		h := rawHeader(head)
-		if e.Class != elf.Class(h.class) || e.Data != elf.Data(h.data) || e.OSABI != elf.OSABI(h.osabi) ||
-			e.Type != elf.Type(h.typ) || e.Machine != elf.Machine(h.machine) {
+		if e.Class != Class(h.class) || e.Data != Data(h.data) || e.OSABI != OSABI(h.osabi) ||
+			e.Type != Type(h.typ) || e.Machine != Machine(h.machine) {
 			t.Fatalf("readELF: class %v data %v osabi %v type %v machine %v; header bytes say %d %d %d %d %d",
 				e.Class, e.Data, e.OSABI, e.Type, e.Machine, h.class, h.data, h.osabi, h.typ, h.machine)
 		}
@@ -78,6 +94,109 @@ func FuzzELF(f *testing.F) {
 		}
 		fzOneLine(t, "Describe", e.Describe())
 	})
+}
+
+// sectionFields are the byte ranges of e_shoff and of e_shnum with
+// e_shstrndx in a 32-bit and a 64-bit ELF header.
+var sectionFields = map[byte][2][2]int{
+	byte(elf.ELFCLASS32): {{32, 36}, {48, 52}},
+	byte(elf.ELFCLASS64): {{40, 48}, {60, 64}},
+}
+
+// clearSectionFields returns a copy of data with e_shoff, e_shnum and
+// e_shstrndx zeroed: a file without section headers for debug/elf.
+func clearSectionFields(data []byte) []byte {
+	out := bytes.Clone(data)
+	if len(out) <= int(elf.EI_CLASS) {
+		return out
+	}
+	for _, r := range sectionFields[out[elf.EI_CLASS]] {
+		for i := r[0]; i < r[1] && i < len(out); i++ {
+			out[i] = 0
+		}
+	}
+	return out
+}
+
+// phdrsOverlapSectionFields reports whether the program header table the
+// header of data describes covers a byte clearSectionFields changes.
+func phdrsOverlapSectionFields(data []byte) bool {
+	if len(data) < 64 || (data[elf.EI_DATA] != byte(elf.ELFDATA2LSB) && data[elf.EI_DATA] != byte(elf.ELFDATA2MSB)) {
+		return false
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if data[elf.EI_DATA] == byte(elf.ELFDATA2MSB) {
+		bo = binary.BigEndian
+	}
+	var phoff uint64
+	var phentsize, phnum uint64
+	switch data[elf.EI_CLASS] {
+	case byte(elf.ELFCLASS32):
+		phoff, phentsize, phnum = uint64(bo.Uint32(data[28:])), uint64(bo.Uint16(data[42:])), uint64(bo.Uint16(data[44:]))
+	case byte(elf.ELFCLASS64):
+		phoff, phentsize, phnum = bo.Uint64(data[32:]), uint64(bo.Uint16(data[54:])), uint64(bo.Uint16(data[56:]))
+	default:
+		return false
+	}
+	if phnum == 0 || phoff >= 64 {
+		return false
+	}
+	end := phoff + phnum*phentsize
+	for _, r := range sectionFields[data[elf.EI_CLASS]] {
+		if phoff < uint64(r[1]) && end > uint64(r[0]) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAgainstDebugELF compares readELF with debug/elf on a file without
+// section header fields: both accept it or both refuse it, and readELF
+// reports the header fields debug/elf reads, the last PT_INTERP of 2 to
+// PATH_MAX bytes it can read (up to its first NUL), and the first GNU ABI
+// note of the PT_NOTE segments below 64 KiB it can read.
+func checkAgainstDebugELF(t *testing.T, data []byte) {
+	t.Helper()
+	x := &Executable{Name: "/fuzz", Head: data[:min(len(data), headSize)]}
+	err := readELF(bytes.NewReader(data), x)
+	ef, eerr := elf.NewFile(bytes.NewReader(data))
+	if (err == nil) != (eerr == nil) {
+		t.Fatalf("readELF error %v, debug/elf error %v", err, eerr)
+	}
+	if err != nil {
+		return
+	}
+	e := x.ELF
+	if e.Class != Class(ef.Class) || e.Data != Data(ef.Data) || e.OSABI != OSABI(ef.OSABI) ||
+		e.Type != Type(ef.Type) || e.Machine != Machine(ef.Machine) {
+		t.Fatalf("readELF: class %v data %v osabi %v type %v machine %v; debug/elf: %v %v %v %v %v",
+			e.Class, e.Data, e.OSABI, e.Type, e.Machine, ef.Class, ef.Data, ef.OSABI, ef.Type, ef.Machine)
+	}
+	var interp string
+	var tag *ABITag
+	for _, p := range ef.Progs {
+		switch {
+		case p.Type == elf.PT_INTERP && p.Filesz >= 2 && p.Filesz <= unix.PathMax:
+			b := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(b, 0); err == nil {
+				if i := bytes.IndexByte(b, 0); i >= 0 {
+					b = b[:i]
+				}
+				interp = string(b)
+			}
+		case p.Type == elf.PT_NOTE && tag == nil && p.Filesz < 1<<16:
+			b := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(b, 0); err == nil || p.Filesz == 0 {
+				tag = findABITag(b, ef.ByteOrder, p.Align)
+			}
+		}
+	}
+	if e.Interp != interp {
+		t.Fatalf("readELF: interpreter %q, debug/elf program headers give %q", e.Interp, interp)
+	}
+	if (e.ABITag == nil) != (tag == nil) || tag != nil && *e.ABITag != *tag {
+		t.Fatalf("readELF: ABI tag %+v, debug/elf program headers give %+v", e.ABITag, tag)
+	}
 }
 
 // checkShebang checks what parseShebang makes of a #! line: the
@@ -112,12 +231,12 @@ func rawHeader(head []byte) fzHeader {
 	copy(buf, head)
 	h := fzHeader{buf: buf, class: buf[4], data: buf[5], osabi: buf[7]}
 	var bo binary.ByteOrder = binary.LittleEndian
-	if h.data == byte(elf.ELFDATA2MSB) {
+	if h.data == byte(elfDataMSB) {
 		bo = binary.BigEndian
 	}
 	h.typ, h.machine = bo.Uint16(buf[16:]), bo.Uint16(buf[18:])
 	off := 36
-	if h.class == byte(elf.ELFCLASS64) {
+	if h.class == byte(elfClass64) {
 		off = 48
 	}
 	h.flags, h.flagsPresent = bo.Uint32(buf[off:]), len(head) >= off+4
@@ -137,14 +256,14 @@ func checkMagicPerArch(t *testing.T, head []byte) {
 		magic, mask := a.BinfmtMagic()
 		e := &Entry{Name: a.QEMUName(), Enabled: true, Magic: magic, Mask: mask}
 		want := bytes.HasPrefix(h.buf, []byte(elf.ELFMAG)) && h.buf[6] == byte(elf.EV_CURRENT) && h.identPadded &&
-			elf.Class(h.class) == a.Class && elf.Data(h.data) == a.Data &&
+			h.class == byte(a.Class) && h.data == byte(a.Data) &&
 			(h.typ == uint16(elf.ET_EXEC) || h.typ == uint16(elf.ET_DYN)) &&
-			elf.Machine(h.machine) == a.Machine && h.flags&a.FlagsMask == a.FlagsValue
+			h.machine == uint16(a.Machine) && h.flags&a.FlagsMask == a.FlagsValue
 		if got := e.Matches("/x", head); got != want {
 			t.Fatalf("%s magic on %x: match %v, want %v", a.Name, h.buf[:52], got, want)
 		}
 		if want {
-			if b, _ := ArchOf(elf.Class(h.class), elf.Data(h.data), elf.Machine(h.machine), h.flags); b != a {
+			if b, _ := ArchOf(Class(h.class), Data(h.data), Machine(h.machine), h.flags); b != a {
 				t.Fatalf("%s magic matches a header ArchOf calls %v", a.Name, b)
 			}
 		}

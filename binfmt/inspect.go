@@ -2,7 +2,6 @@ package binfmt
 
 import (
 	"bytes"
-	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,11 +60,11 @@ func (t ABITag) Version() string { return fmt.Sprintf("%d.%d.%d", t.Major, t.Min
 
 // ELFInfo is what crossrun reads from an ELF file.
 type ELFInfo struct {
-	Class   elf.Class
-	Data    elf.Data
-	Machine elf.Machine
-	OSABI   elf.OSABI
-	Type    elf.Type
+	Class   Class
+	Data    Data
+	Machine Machine
+	OSABI   OSABI
+	Type    Type
 	Flags   uint32
 	// Arch is nil when the machine is not one crossrun knows.
 	Arch *Arch
@@ -78,7 +77,7 @@ type ELFInfo struct {
 // Describe is a short human description: "ELF 64-bit aarch64 binary".
 func (e *ELFInfo) Describe() string {
 	bits := "32-bit"
-	if e.Class == elf.ELFCLASS64 {
+	if e.Class == elfClass64 {
 		bits = "64-bit"
 	}
 	if e.Arch == nil {
@@ -380,7 +379,7 @@ func examine(f *os.File, readable bool, x *Executable, p, resolved string) (File
 
 func classify(head []byte) FileKind {
 	switch {
-	case bytes.HasPrefix(head, []byte(elf.ELFMAG)):
+	case bytes.HasPrefix(head, []byte(elfMagic)):
 		return KindELF
 	case bytes.HasPrefix(head, []byte("#!")):
 		return KindScript
@@ -432,56 +431,40 @@ func missingInterpreter(x *Executable, interp string, err error) error {
 	return &Diagnosis{What: fmt.Sprintf("cannot exec %s", x.Describe()), Why: why, Fix: fix, Err: unix.ENOENT}
 }
 
-// readELF fills x.ELF from the open file (x.Head holds its first bytes).
+// readELF fills x.ELF from the open file.
 func readELF(f io.ReaderAt, x *Executable) error {
-	ef, err := elf.NewFile(f)
+	ef, err := parseELF(f)
 	if err != nil {
 		return x.diag(fmt.Sprintf("exec format error: malformed ELF file: %v", err), "", unix.ENOEXEC)
 	}
 	info := &ELFInfo{
-		Class: ef.Class, Data: ef.Data, Machine: ef.Machine, OSABI: ef.OSABI, Type: ef.Type,
+		Class: ef.Class, Data: ef.Data, Machine: ef.Machine, OSABI: ef.OSABI, Type: ef.Type, Flags: ef.Flags,
 	}
-	info.Flags = elfFlags(x.Head, ef)
 	info.Arch, _ = ArchOf(ef.Class, ef.Data, ef.Machine, info.Flags)
-	for _, p := range ef.Progs {
-		switch p.Type {
-		case elf.PT_INTERP:
+	for _, p := range ef.progs {
+		switch p.typ {
+		case ptInterp:
 			// The kernel refuses a PT_INTERP outside 2..PATH_MAX bytes;
 			// p_filesz comes from the file, so bound it before allocating.
-			if p.Filesz < 2 || p.Filesz > unix.PathMax {
+			if p.filesz < 2 || p.filesz > unix.PathMax {
 				break
 			}
-			b := make([]byte, p.Filesz)
-			if _, err := p.ReadAt(b, 0); err == nil {
+			if b, err := readProg(f, p); err == nil {
 				if i := bytes.IndexByte(b, 0); i >= 0 {
 					b = b[:i] // a C string, as the kernel reads it
 				}
 				info.Interp = string(b)
 			}
-		case elf.PT_NOTE:
-			if info.ABITag == nil && p.Filesz < 1<<16 {
-				b := make([]byte, p.Filesz)
-				if _, err := p.ReadAt(b, 0); err == nil {
-					info.ABITag = findABITag(b, ef.ByteOrder, p.Align)
+		case ptNote:
+			if info.ABITag == nil && p.filesz < 1<<16 {
+				if b, err := readProg(f, p); err == nil {
+					info.ABITag = findABITag(b, ef.order, p.align)
 				}
 			}
 		}
 	}
 	x.ELF = info
 	return nil
-}
-
-// elfFlags returns e_flags from the header bytes (debug/elf keeps it
-// private in FileHeader).
-func elfFlags(head []byte, ef *elf.File) uint32 {
-	off := 36
-	if ef.Class == elf.ELFCLASS64 {
-		off = 48
-	}
-	if len(head) < off+4 {
-		return 0
-	}
-	return ef.ByteOrder.Uint32(head[off:])
 }
 
 // findABITag walks the notes of one PT_NOTE segment for NT_GNU_ABI_TAG.

@@ -1,7 +1,6 @@
 package binfmt
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -85,15 +84,19 @@ func InspectQEMU(p string) (*QEMU, error) {
 	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
 		return nil, fmt.Errorf("%s: not an executable file", p)
 	}
-	f, err := elf.Open(real)
+	file, err := os.Open(real)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	defer f.Close()
+	f, err := parseELF(file)
+	file.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
 	q := &QEMU{Path: p, Real: real, Static: true}
 	q.Arch, _ = ArchOf(f.Class, f.Data, f.Machine, 0)
-	for _, prog := range f.Progs {
-		if prog.Type == elf.PT_INTERP {
+	for _, prog := range f.progs {
+		if prog.typ == ptInterp {
 			q.Static = false
 		}
 	}

@@ -1,7 +1,6 @@
 package binfmt
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -252,12 +251,12 @@ func printable(b []byte, n int) string {
 func checkELF(r *root, x *Executable, host *Arch, kv KernelVersion) error {
 	e := x.ELF
 	switch e.Type {
-	case elf.ET_EXEC, elf.ET_DYN:
+	case etExec, etDyn:
 	default:
 		return x.diag(fmt.Sprintf("exec format error: %s is not an executable (%s)", e.Describe(), strings.ToLower(strings.TrimPrefix(e.Type.String(), "ET_"))), "link it into an executable", unix.ENOEXEC)
 	}
 	switch e.OSABI {
-	case elf.ELFOSABI_NONE, elf.ELFOSABI_LINUX, elf.ELFOSABI_ARM:
+	case osabiNone, osabiLinux, osabiARM:
 	default:
 		return x.diag(fmt.Sprintf("exec format error: %s is built for %s (OS ABI %d), not Linux", e.Describe(), osabiName(e.OSABI), e.OSABI), "use a Linux build of the program", unix.ENOEXEC)
 	}
@@ -416,19 +415,19 @@ func checkProcMount(r *root) error {
 
 func (d *Decision) String() string { return d.Kind.String() + ": " + d.Reason }
 
-func osabiName(a elf.OSABI) string {
+func osabiName(a OSABI) string {
 	switch a {
-	case elf.ELFOSABI_FREEBSD:
+	case osabiFreeBSD:
 		return "FreeBSD"
-	case elf.ELFOSABI_NETBSD:
+	case osabiNetBSD:
 		return "NetBSD"
-	case elf.ELFOSABI_OPENBSD:
+	case osabiOpenBSD:
 		return "OpenBSD"
-	case elf.ELFOSABI_SOLARIS:
+	case osabiSolaris:
 		return "Solaris"
-	case elf.ELFOSABI_HURD:
+	case osabiHurd:
 		return "GNU Hurd"
-	case elf.ELFOSABI_STANDALONE:
+	case osabiStandalone:
 		return "bare metal (standalone)"
 	}
 	return strings.ToLower(strings.TrimPrefix(a.String(), "ELFOSABI_"))

@@ -10,8 +10,6 @@ import (
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/sirupsen/logrus"
-	"github.com/syndtr/gocapability/capability"
 	"golang.org/x/sys/unix"
 
 	"github.com/crossrun/crossrun/spec"
@@ -179,19 +177,6 @@ func setgroupsDenied() bool {
 	return strings.TrimSpace(string(data)) == "deny"
 }
 
-func capList(names []string) []capability.Cap {
-	var out []capability.Cap
-	for _, n := range names {
-		c := capability.Cap(spec.CapabilityNames[strings.ToUpper(n)])
-		if c > capability.CAP_LAST_CAP {
-			logrus.Debugf("capability %s is not known to this kernel; ignoring it", n)
-			continue
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
 // dropBoundingSet limits the bounding set; it needs CAP_SETPCAP, so it runs
 // before the user switch. The kernel's last capability is found by asking
 // the kernel (PR_CAPBSET_READ fails past it), not by reading
@@ -208,6 +193,7 @@ func dropBoundingSet(c *specs.LinuxCapabilities) error {
 			}
 		}
 	}
+	last := lastCap()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -218,10 +204,7 @@ func dropBoundingSet(c *specs.LinuxCapabilities) error {
 		// what this process inherited.
 		return nil
 	}
-	for i := 0; i < 64; i++ {
-		if _, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(i), 0, 0, 0); errors.Is(err, unix.EINVAL) {
-			break
-		}
+	for i := 0; i <= last; i++ {
 		if keep[i] {
 			continue
 		}
@@ -233,29 +216,20 @@ func dropBoundingSet(c *specs.LinuxCapabilities) error {
 }
 
 // applyCapabilities sets the effective, permitted, inheritable and ambient
-// sets of the calling thread (the one that execs).
+// sets of the calling thread (the one that execs). The ambient set is only
+// touched when process.capabilities.ambient is not empty; otherwise the
+// kernel's own rule applies (capset keeps only ambient capabilities that
+// stay permitted and inheritable).
 func applyCapabilities(c *specs.LinuxCapabilities) error {
-	caps, err := capability.NewPid2(0)
-	if err != nil {
-		return err
-	}
-	if err := caps.Load(); err != nil {
-		return err
-	}
-	caps.Clear(capability.CAPS | capability.AMBS)
+	var eff, prm, inh capMask
 	if c != nil {
-		caps.Set(capability.EFFECTIVE, capList(c.Effective)...)
-		caps.Set(capability.PERMITTED, capList(c.Permitted)...)
-		caps.Set(capability.INHERITABLE, capList(c.Inheritable)...)
-		caps.Set(capability.AMBIENT, capList(c.Ambient)...)
+		eff, prm, inh = capMaskOf(c.Effective), capMaskOf(c.Permitted), capMaskOf(c.Inheritable)
 	}
-	if err := caps.Apply(capability.CAPS); err != nil {
+	if err := capsetThread(eff, prm, inh); err != nil {
 		return fmt.Errorf("set process.capabilities: %w", err)
 	}
 	if c != nil && len(c.Ambient) > 0 {
-		if err := caps.Apply(capability.AMBS); err != nil {
-			return fmt.Errorf("set process.capabilities.ambient: %w", err)
-		}
+		setAmbient(capMaskOf(c.Ambient))
 	}
 	return nil
 }

@@ -1,0 +1,152 @@
+package binfmt
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The names binfmt prints for ELF values are those of debug/elf, which
+// users see in messages ("is not an executable (rel)", "built for
+// em_aarch64", "built for hpux").
+func TestELFNames(t *testing.T) {
+	for v := 0; v < 256; v++ {
+		if got, want := Class(v).String(), elf.Class(v).String(); got != want {
+			t.Errorf("Class(%d) = %q, want %q", v, got, want)
+		}
+		if got, want := Data(v).String(), elf.Data(v).String(); got != want {
+			t.Errorf("Data(%d) = %q, want %q", v, got, want)
+		}
+		if got, want := OSABI(v).String(), elf.OSABI(v).String(); got != want {
+			t.Errorf("OSABI(%d) = %q, want %q", v, got, want)
+		}
+	}
+	for v := 0; v < 1<<16; v++ {
+		if got, want := Type(v).String(), elf.Type(v).String(); got != want {
+			t.Errorf("Type(%d) = %q, want %q", v, got, want)
+		}
+	}
+	for _, n := range machineNames {
+		if got, want := Machine(n.v).String(), elf.Machine(n.v).String(); got != want {
+			t.Errorf("Machine(%d) = %q, want %q", n.v, got, want)
+		}
+	}
+	for i := range Arches {
+		if m := Arches[i].Machine; m.String() != elf.Machine(m).String() {
+			t.Errorf("%s: machine %d is %q, debug/elf says %q", Arches[i].Name, m, m, elf.Machine(m))
+		}
+	}
+	if got := Machine(999).String(); got != "Machine(999)" {
+		t.Errorf("Machine(999) = %q", got)
+	}
+	if etCore.String() != "ET_CORE" || Type(5).String() != "ET_CORE+1" || osabiARM.String() != "ELFOSABI_ARM" {
+		t.Errorf("names: %v %v %v", etCore, Type(5), osabiARM)
+	}
+}
+
+// parseELF reads real executables as debug/elf does: the header fields and
+// the PT_INTERP and PT_NOTE program headers.
+func TestParseELFRealFiles(t *testing.T) {
+	files := []string{"/proc/self/exe", "/bin/sh", "/bin/ls", "/usr/bin/env"}
+	qemus, _ := filepath.Glob("/usr/bin/qemu-*-static")
+	files = append(files, qemus...)
+	seen := 0
+	for _, p := range files {
+		ef, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		seen++
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := parseELF(fh)
+		fh.Close()
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			ef.Close()
+			continue
+		}
+		if f.Class != Class(ef.Class) || f.Data != Data(ef.Data) || f.Machine != Machine(ef.Machine) ||
+			f.Type != Type(ef.Type) || f.OSABI != OSABI(ef.OSABI) {
+			t.Errorf("%s: %v %v %v %v %v, debug/elf %v %v %v %v %v", p, f.Class, f.Data, f.Machine, f.Type, f.OSABI,
+				ef.Class, ef.Data, ef.Machine, ef.Type, ef.OSABI)
+		}
+		var want []elfProg
+		for _, pr := range ef.Progs {
+			if pr.Type == elf.PT_INTERP || pr.Type == elf.PT_NOTE {
+				want = append(want, elfProg{typ: uint32(pr.Type), off: pr.Off, filesz: pr.Filesz, align: pr.Align})
+			}
+		}
+		if len(want) != len(f.progs) {
+			t.Errorf("%s: program headers %+v, want %+v", p, f.progs, want)
+		} else {
+			for i := range want {
+				if want[i] != f.progs[i] {
+					t.Errorf("%s: program header %+v, want %+v", p, f.progs[i], want[i])
+				}
+			}
+		}
+		ef.Close()
+	}
+	if seen == 0 {
+		t.Skip("no ELF files to compare")
+	}
+}
+
+// A program header table larger than one read, and one that ends past the
+// end of the file.
+func TestParseELFLargePhdrTable(t *testing.T) {
+	a := mustArch(t, "x86_64")
+	file := makeELF(elfSpec{arch: a, interp: "/lib/ld.so"})
+	f, err := parseELF(bytes.NewReader(file))
+	if err != nil || len(f.progs) != 1 {
+		t.Fatalf("fixture: %v %+v", err, f)
+	}
+	// 3000 entries of 64 bytes at offset 64 (about 190 KB): the entries
+	// past the first are PT_NULL, the first is the fixture's PT_INTERP.
+	big := bytes.Clone(file[:64])
+	big[54], big[55] = 64, 0     // e_phentsize
+	big[56], big[57] = 0xb8, 0xb // e_phnum = 3000
+	table := make([]byte, 3000*64)
+	copy(table, file[64:64+56])
+	big = append(big, table...)
+	f, err = parseELF(bytes.NewReader(big))
+	if err != nil || len(f.progs) != 1 || f.progs[0].typ != ptInterp {
+		t.Fatalf("large table: %v %+v", err, f)
+	}
+	if _, err := elf.NewFile(bytes.NewReader(big)); err != nil {
+		t.Fatalf("debug/elf on the large table: %v", err)
+	}
+	if _, err := parseELF(bytes.NewReader(big[:len(big)-1])); err == nil {
+		t.Fatal("a table that ends past the end of the file was accepted")
+	}
+	if _, err := elf.NewFile(bytes.NewReader(big[:len(big)-1])); err == nil {
+		t.Fatal("debug/elf accepted a table that ends past the end of the file")
+	}
+}
+
+// Section headers are not read: a file whose section header table is
+// missing or damaged runs (the kernel does not look at it either).
+func TestParseELFIgnoresSectionHeaders(t *testing.T) {
+	for _, name := range []string{"x86_64", "arm"} {
+		a := mustArch(t, name)
+		file := makeELF(elfSpec{arch: a, interp: "/lib/ld.so"})
+		shoff, shnum := 40, 60 // e_shoff (8 bytes) and e_shnum in a 64-bit header
+		if a.Class == elfClass32 {
+			shoff, shnum = 32, 48
+		}
+		file[shoff], file[shoff+1] = 0xff, 0x7f // far past the end of the file
+		file[shnum] = 9
+		if _, err := elf.NewFile(bytes.NewReader(file)); err == nil {
+			t.Fatalf("%s: debug/elf accepts the damaged section header table", name)
+		}
+		x := &Executable{Name: "/x", Head: file[:headSize]}
+		if err := readELF(bytes.NewReader(file), x); err != nil || x.ELF.Interp != "/lib/ld.so" || x.ELF.Arch != a {
+			t.Fatalf("%s: readELF: %v %+v", name, err, x.ELF)
+		}
+	}
+}
