@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/crossrun/crossrun/internal/cli"
+	"github.com/crossrun/crossrun/internal/specjson"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -152,8 +152,8 @@ func execSpec(ctx *cli.Context, cfg *specs.Spec) (*specs.Process, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read --process: %w", err)
 		}
-		var p specs.Process
-		if err := json.Unmarshal(data, &p); err != nil {
+		p, err := specjson.DecodeProcess(data)
+		if err != nil {
 			return nil, fmt.Errorf("parse --process %s: %w", path, err)
 		}
 		if len(p.Args) == 0 {
@@ -162,19 +162,19 @@ func execSpec(ctx *cli.Context, cfg *specs.Spec) (*specs.Process, error) {
 		if ctx.Bool("tty") {
 			p.Terminal = true
 		}
-		return &p, nil
+		return p, nil
 	}
 	if ctx.NArg() < 2 {
 		return nil, errors.New("exec: no command given; pass it after the container id (crossrun exec <id> <command> [args...]) or use --process")
 	}
 	// A deep copy of the container's process, so that appends do not
 	// alias its slices.
-	data, err := json.Marshal(cfg.Process)
+	data, err := specjson.EncodeProcess(cfg.Process)
 	if err != nil {
 		return nil, err
 	}
-	var p specs.Process
-	if err := json.Unmarshal(data, &p); err != nil {
+	p, err := specjson.DecodeProcess(data)
+	if err != nil {
 		return nil, err
 	}
 	p.Args = ctx.Args().Slice()[1:]
@@ -232,7 +232,7 @@ func execSpec(ctx *cli.Context, cfg *specs.Spec) (*specs.Process, error) {
 	if ctx.IsSet("no-new-privs") {
 		p.NoNewPrivileges = ctx.Bool("no-new-privs")
 	}
-	return &p, nil
+	return p, nil
 }
 
 // setEnv sets KEY=VALUE in env, replacing an earlier KEY.

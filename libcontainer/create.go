@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -325,7 +326,11 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring, PreserveFDs: opts.PreserveFDs,
 		HostPid: p.Pid, HasConsole: console != nil, Debug: logrus.IsLevelEnabled(logrus.DebugLevel),
 	}
-	if err := parentSock.send(msgBootstrap, boot); err != nil {
+	bootJSON, err := encodeBootstrap(&boot)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode configuration for init: %w", err)
+	}
+	if err := parentSock.send(msgBootstrap, json.RawMessage(bootJSON)); err != nil {
 		return nil, nil, fmt.Errorf("send configuration to init: %w", processGone(p, "container init", err))
 	}
 

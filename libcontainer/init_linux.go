@@ -67,10 +67,11 @@ func runInit(sock *syncSocket) error {
 	if err != nil {
 		return fmt.Errorf("read configuration: %w", err)
 	}
-	st := &initState{sock: sock}
-	if err := json.Unmarshal(m.Data, &st.boot); err != nil {
+	boot, err := decodeBootstrap(m.Data)
+	if err != nil {
 		return fmt.Errorf("decode configuration: %w", err)
 	}
+	st := &initState{sock: sock, boot: *boot}
 	st.spec = st.boot.Spec
 	m, err = sock.expect(msgCgroup)
 	if err != nil {

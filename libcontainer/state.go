@@ -90,7 +90,7 @@ func validIDChars(id string) bool {
 }
 
 func writeState(dir string, st *State) error {
-	data, err := json.Marshal(st)
+	data, err := encodeState(st)
 	if err != nil {
 		return err
 	}
@@ -122,14 +122,14 @@ func readState(dir string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	var st State
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, corruptState(dir, errors.New("the file is empty"))
 	}
-	if err := json.Unmarshal(data, &st); err != nil {
+	st, err := decodeState(data)
+	if err != nil {
 		return nil, corruptState(dir, err)
 	}
-	return &st, nil
+	return st, nil
 }
 
 // readStateOf reads the state of container id and checks that it is one:

@@ -56,6 +56,8 @@ func (s *syncSocket) send(t msgType, data any, fds ...int) error {
 	if data != nil {
 		if e, ok := data.(string); ok && t == msgError {
 			m.Message = e
+		} else if raw, ok := data.(json.RawMessage); ok {
+			m.Data = raw // already encoded (the bootstrap: encodeBootstrap)
 		} else {
 			raw, err := json.Marshal(data)
 			if err != nil {

@@ -24,7 +24,9 @@ seccomp:FuzzCompileJSON
 seccomp:FuzzKernelABIProfile
 binfmt:FuzzELF
 binfmt:FuzzParseEntry
-binfmt:FuzzRegisterString"
+binfmt:FuzzRegisterString
+internal/specjson:FuzzDecodeSpec
+internal/specjson:FuzzDecodeFragment"
 
 usage() {
 	echo "usage: $0 smoke | long [DURATION] | list" >&2

@@ -17,6 +17,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/internal/specjson"
 )
 
 // ConfigName is the name of the configuration file inside a bundle.
@@ -72,8 +74,8 @@ func Load(bundle string) (*specs.Spec, error) {
 // Parse decodes a configuration. Unknown fields are accepted, as the
 // runtime-spec requires of a runtime.
 func Parse(data []byte) (*specs.Spec, error) {
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := specjson.DecodeSpec(data)
+	if err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			line, col := position(data, se.Offset)
@@ -85,7 +87,7 @@ func Parse(data []byte) (*specs.Spec, error) {
 		}
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 func position(data []byte, off int64) (line, col int) {
