@@ -40,8 +40,6 @@ type CreateOptions struct {
 	// Foreground marks a "run" that waits for the container: init dies if
 	// crossrun does.
 	Foreground bool
-
-	netns *pendingNetns // the container's network namespace, made early
 }
 
 // bootstrap is what the parent tells init.
@@ -98,11 +96,6 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		return nil, nil, err
 	}
 	s := opts.Spec
-	if earlyNetns(s) {
-		netns := startNetns()
-		defer netns.close()
-		opts.netns = netns
-	}
 	rootfs := spec.RootfsPath(s, opts.Bundle)
 	if err := os.MkdirAll(opts.Root, 0o711); err != nil {
 		return nil, nil, fmt.Errorf("create state root %s: %w", opts.Root, err)
@@ -258,15 +251,6 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	}
 	if plan.nsenter != "" {
 		env = append(env, envNsenter+"="+plan.nsenter)
-	}
-	if opts.netns != nil {
-		if f, err := opts.netns.wait(); err == nil {
-			env = append(env, envInitNetns+"="+strconv.Itoa(3+len(extra)))
-			extra = append(extra, f)
-			plan.cloneFlags &^= unix.CLONE_NEWNET
-		} else {
-			logrus.Debugf("%v; init's clone makes it instead", err)
-		}
 	}
 	env = append(env, faultEnv()...)
 	cmd = &exec.Cmd{
@@ -554,7 +538,6 @@ const (
 	envInitFifo    = "_CROSSRUN_FIFO"
 	envInitConsole = "_CROSSRUN_CONSOLE"
 	envNsenter     = "_CROSSRUN_NSENTER"
-	envInitNetns   = "_CROSSRUN_NETNS"
 	// The v1 tasks files the nsenter constructor moves the process into
 	// (one per line), and whether a permission error is not fatal.
 	envCgroupTasks      = "_CROSSRUN_CGROUP_TASKS"

@@ -96,9 +96,6 @@ func runInit(sock *syncSocket) error {
 	}
 	s := st.spec
 
-	if err := enterNetns(); err != nil {
-		return err
-	}
 	if err := joinNamespaces(s); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package libcontainer
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -129,85 +128,3 @@ func joinNamespaces(s *specs.Spec) error {
 }
 
 var nsenterAvailable = nsenter.Available
-
-// A new network namespace is the costliest part of init's clone (about
-// 0.4 ms of kernel work on the test VM: sysctl tables, loopback, per-net
-// state of every protocol). When no user namespace is involved, create
-// makes it on a thread of its own while it does its other work, and init's
-// main thread enters it with setns before anything else; the namespace is
-// the same as one made by the clone, and /proc/<init>/ns/net names it since
-// init's work and exec happen on its main thread (main.go locks it).
-//
-// earlyNetns reports whether s asks for a new network namespace that can
-// be made this way: not inside a new user namespace, and not with a user
-// or mount namespace joined by the nsenter constructor, whose user
-// namespace would have to own it.
-func earlyNetns(s *specs.Spec) bool {
-	newNet := false
-	for _, ns := range s.Linux.Namespaces {
-		switch {
-		case ns.Type == specs.NetworkNamespace && ns.Path == "":
-			newNet = true
-		case ns.Type == specs.UserNamespace, ns.Type == specs.MountNamespace && ns.Path != "":
-			return false
-		}
-	}
-	return newNet
-}
-
-// pendingNetns is a network namespace being made by startNetns.
-type pendingNetns struct {
-	done chan struct{}
-	f    *os.File
-	err  error
-}
-
-// startNetns makes a new network namespace on a locked thread, which ends
-// with its goroutine, and keeps a descriptor of it.
-func startNetns() *pendingNetns {
-	p := &pendingNetns{done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			p.err = fmt.Errorf("unshare network namespace: %w", err)
-			return
-		}
-		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			p.err = fmt.Errorf("open new network namespace: %w", err)
-			return
-		}
-		p.f = os.NewFile(uintptr(fd), "netns")
-	}()
-	return p
-}
-
-// wait returns the namespace's descriptor once it is made.
-func (p *pendingNetns) wait() (*os.File, error) {
-	<-p.done
-	return p.f, p.err
-}
-
-// close drops crossrun's descriptor (init has its own by then, or the
-// create failed): the namespace goes away with its last user.
-func (p *pendingNetns) close() {
-	if f, _ := p.wait(); f != nil {
-		f.Close()
-	}
-}
-
-// enterNetns is run by init on its main thread, first: it enters the
-// network namespace create made for it, when there is one.
-func enterNetns() error {
-	fd := envFd(envInitNetns)
-	if fd < 0 {
-		return nil
-	}
-	err := unix.Setns(fd, unix.CLONE_NEWNET)
-	unix.Close(fd)
-	if err != nil {
-		return fmt.Errorf("enter the container's network namespace: %w", err)
-	}
-	return nil
-}
