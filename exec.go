@@ -113,9 +113,9 @@ func execProcess(ctx *cli.Context) (int, error) {
 		}
 	}
 	sigs := make(chan os.Signal, 128)
-	sigsReady := func() {}
+	sigsReady, sigsRest := func() {}, func() {}
 	if !detach {
-		sigsReady = relaySignals(sigs)
+		sigsReady, sigsRest = relaySignals(sigs)
 	}
 	proc, err := c.Exec(opts)
 	if opts.Console != nil {
@@ -138,6 +138,7 @@ func execProcess(ctx *cli.Context) (int, error) {
 		return 0, nil
 	}
 	sigsReady()
+	sigsRest()
 	return forwardAndWait(proc.Pid, master, sigs, proc.Wait)
 }
 

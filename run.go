@@ -60,9 +60,9 @@ func runContainer(ctx *cli.Context) (int, error) {
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	}
 	sigs := make(chan os.Signal, 128)
-	sigsReady := func() {}
+	sigsReady, sigsRest := func() {}, func() {}
 	if !detach {
-		sigsReady = relaySignals(sigs)
+		sigsReady, sigsRest = relaySignals(sigs)
 	}
 	c, p, err := createContainer(ctx, bundle, s, !detach, remote)
 	if remote != nil {
@@ -88,6 +88,7 @@ func runContainer(ctx *cli.Context) (int, error) {
 	if detach {
 		return 0, nil
 	}
+	sigsRest()
 	code, err := forwardAndWait(p.Pid, master, sigs, p.Wait)
 	if err != nil {
 		return 0, err

@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -194,5 +197,77 @@ func TestRunKilledBySignal(t *testing.T) {
 	r := <-done
 	if r.Code != 137 {
 		t.Fatalf("run exit %d, want 137; stderr %s", r.Code, r.Stderr)
+	}
+}
+
+// TestRunRelaysSignals checks that a foreground run forwards signals to
+// the container's process: a common one (USR1) from the moment the process
+// runs, and any other one (a real-time signal) once crossrun says, in its
+// debug log, that every signal is relayed.
+func TestRunRelaysSignals(t *testing.T) {
+	const script = `trap 'echo usr1' USR1; trap 'echo rt; exit 7' 36; echo ready; while :; do sleep 1 & wait $!; done`
+	b := newBundle(t, "sh", "-c", script)
+	id := "run-relay"
+	cleanupContainer(t, id)
+	cmd := crossrunCmd("--debug", "run", "--bundle", b.Dir, id)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	relayed := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			if !once && strings.Contains(sc.Text(), "every signal is relayed") {
+				once = true
+				close(relayed)
+			}
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok || l != want {
+				t.Fatalf("container printed %q (open %v), want %q", l, ok, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %q from the container", want)
+		}
+	}
+	expect("ready")
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	expect("usr1")
+	select {
+	case <-relayed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("crossrun never logged that every signal is relayed")
+	}
+	if err := cmd.Process.Signal(syscall.Signal(36)); err != nil {
+		t.Fatal(err)
+	}
+	expect("rt")
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 7 {
+		t.Fatalf("run exit %d (%v), want 7", code, err)
 	}
 }
