@@ -35,70 +35,52 @@ func testSpecs(t *testing.T) map[string]*specs.Spec {
 	return out
 }
 
+// checkCodec checks that enc writes what json.Marshal writes for v, and
+// that dec reads back what json.Unmarshal reads from it.
+func checkCodec[T any](t *testing.T, name string, v *T, enc func(*T) ([]byte, error), dec func([]byte) (*T, error)) {
+	t.Helper()
+	want, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := enc(v)
+	if err != nil {
+		t.Fatalf("%s: encode: %v", name, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: encoded\n%s\njson.Marshal writes\n%s", name, got, want)
+	}
+	back := new(T)
+	if err := json.Unmarshal(want, back); err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := dec(want)
+	if err != nil {
+		t.Fatalf("%s: decode: %v", name, err)
+	}
+	if !reflect.DeepEqual(decoded, back) {
+		t.Fatalf("%s: decoded %+v, json.Unmarshal reads %+v", name, *decoded, *back)
+	}
+}
+
 // The state.json codec writes what json.Marshal writes and reads back what
 // json.Unmarshal reads, for every field of State.
 func TestStateCodecMatchesEncodingJSON(t *testing.T) {
 	for name, s := range testSpecs(t) {
-		for _, st := range []*State{
-			{ID: "c1", Config: s},
-			{
-				ID: "c2", InitPid: 4242, InitStartTime: 1 << 40, Created: time.Date(2026, 11, 23, 14, 0, 0, 123456789, time.UTC),
-				Bundle: "/b <&>", Rootfs: "/b/rootfs", Owner: "o", Annotations: map[string]string{"b": "2", "a": "1"},
-				CgroupPaths: map[string]string{"memory": "/sys/fs/cgroup/memory/c2"}, NamespacePaths: map[string]string{"net": "/proc/1/ns/net"},
-				Ready: true, Config: s, SystemdCgroup: true, Rootless: true,
-			},
-		} {
-			want, err := json.Marshal(st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := encodeState(st)
-			if err != nil {
-				t.Fatalf("%s: encodeState: %v", name, err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("%s: encodeState wrote\n%s\njson.Marshal writes\n%s", name, got, want)
-			}
-			var back State
-			if err := json.Unmarshal(want, &back); err != nil {
-				t.Fatal(err)
-			}
-			dec, err := decodeState(want)
-			if err != nil {
-				t.Fatalf("%s: decodeState: %v", name, err)
-			}
-			if !reflect.DeepEqual(*dec, back) {
-				t.Fatalf("%s: decodeState read %+v, json.Unmarshal reads %+v", name, *dec, back)
-			}
-		}
+		checkCodec(t, name, &State{ID: "c1", Config: s}, encodeState, decodeState)
+		checkCodec(t, name, &State{
+			ID: "c2", InitPid: 4242, InitStartTime: 1 << 40, Created: time.Date(2026, 11, 23, 14, 0, 0, 123456789, time.UTC),
+			Bundle: "/b <&>", Rootfs: "/b/rootfs", Owner: "o", Annotations: map[string]string{"b": "2", "a": "1"},
+			CgroupPaths: map[string]string{"memory": "/sys/fs/cgroup/memory/c2"}, NamespacePaths: map[string]string{"net": "/proc/1/ns/net"},
+			Ready: true, Config: s, SystemdCgroup: true, Rootless: true,
+		}, encodeState, decodeState)
 	}
 }
 
 func TestBootstrapCodecMatchesEncodingJSON(t *testing.T) {
 	for name, s := range testSpecs(t) {
 		b := &bootstrap{ID: "c", Bundle: "/b", Rootfs: "/b/rootfs", Spec: s, NoPivot: true, PreserveFDs: 2, HostPid: 77, HasConsole: true, Debug: true}
-		want, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := encodeBootstrap(b)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("%s: encodeBootstrap wrote\n%s\njson.Marshal writes\n%s", name, got, want)
-		}
-		var back bootstrap
-		if err := json.Unmarshal(want, &back); err != nil {
-			t.Fatal(err)
-		}
-		dec, err := decodeBootstrap(want)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if !reflect.DeepEqual(*dec, back) {
-			t.Fatalf("%s: decodeBootstrap read %+v, json.Unmarshal reads %+v", name, *dec, back)
-		}
+		checkCodec(t, name, b, encodeBootstrap, decodeBootstrap)
 	}
 }
 

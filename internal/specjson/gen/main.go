@@ -398,72 +398,58 @@ func basic(t reflect.Type) string {
 	return ""
 }
 
-// decCall is a call decoding into the value at the address ptr, of type t.
-func (g *generator) decCall(t reflect.Type, ptr string) string {
+// A codecSide is what differs between the generated decoders and encoders:
+// the functions' prefix, the receiver's name, and how a function literal
+// around a call is written.
+type codecSide struct {
+	prefix  string                        // "dec" or "enc"
+	recv    string                        // "d" or "e"
+	literal func(typ, call string) string // a func(*Decoder, *T) error or func(*Encoder, *T)
+}
+
+var (
+	decodeSide = codecSide{"dec", "d", func(typ, call string) string {
+		return "func(d *Decoder, v *" + typ + ") error { return " + call + " }"
+	}}
+	encodeSide = codecSide{"enc", "e", func(typ, call string) string {
+		return "func(e *Encoder, v *" + typ + ") { " + call + " }"
+	}}
+)
+
+// call is a call decoding into, or encoding, the value at the address
+// ptr, of type t.
+func (g *generator) call(s codecSide, t reflect.Type, ptr string) string {
 	if b := basic(t); b != "" {
-		return "dec" + b + "(d, " + ptr + ")"
+		return s.prefix + b + "(" + s.recv + ", " + ptr + ")"
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		return "dec" + g.funcName[t] + "(d, " + ptr + ")"
+		return s.prefix + g.funcName[t] + "(" + s.recv + ", " + ptr + ")"
 	case reflect.Interface:
-		return "decAny(d, " + ptr + ")"
+		return s.prefix + "Any(" + s.recv + ", " + ptr + ")"
 	case reflect.Pointer:
-		return "decPtr(d, " + ptr + ", " + g.decFunc(t.Elem()) + ")"
+		return s.prefix + "Ptr(" + s.recv + ", " + ptr + ", " + g.function(s, t.Elem()) + ")"
 	case reflect.Slice:
-		return "decSlice(d, " + ptr + ", " + g.decFunc(t.Elem()) + ")"
+		return s.prefix + "Slice(" + s.recv + ", " + ptr + ", " + g.function(s, t.Elem()) + ")"
 	case reflect.Map:
-		return "decMap(d, " + ptr + ", " + g.decFunc(t.Elem()) + ")"
+		return s.prefix + "Map(" + s.recv + ", " + ptr + ", " + g.function(s, t.Elem()) + ")"
 	}
 	panic("unexpected type " + t.String())
 }
 
-// decFunc is a func(*Decoder, *t) error.
-func (g *generator) decFunc(t reflect.Type) string {
+// function is a function value for one side and type t: a func(*Decoder,
+// *t) error or a func(*Encoder, *t).
+func (g *generator) function(s codecSide, t reflect.Type) string {
 	if b := basic(t); b != "" {
-		return "dec" + b + "[" + g.typeExpr(t) + "]"
+		return s.prefix + b + "[" + g.typeExpr(t) + "]"
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		return "dec" + g.funcName[t]
+		return s.prefix + g.funcName[t]
 	case reflect.Interface:
-		return "decAny"
+		return s.prefix + "Any"
 	}
-	return "func(d *Decoder, v *" + g.typeExpr(t) + ") error { return " + g.decCall(t, "v") + " }"
-}
-
-// encCall is a call encoding the value at the address ptr, of type t.
-func (g *generator) encCall(t reflect.Type, ptr string) string {
-	if b := basic(t); b != "" {
-		return "enc" + b + "(e, " + ptr + ")"
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		return "enc" + g.funcName[t] + "(e, " + ptr + ")"
-	case reflect.Interface:
-		return "encAny(e, " + ptr + ")"
-	case reflect.Pointer:
-		return "encPtr(e, " + ptr + ", " + g.encFunc(t.Elem()) + ")"
-	case reflect.Slice:
-		return "encSlice(e, " + ptr + ", " + g.encFunc(t.Elem()) + ")"
-	case reflect.Map:
-		return "encMap(e, " + ptr + ", " + g.encFunc(t.Elem()) + ")"
-	}
-	panic("unexpected type " + t.String())
-}
-
-// encFunc is a func(*Encoder, *t).
-func (g *generator) encFunc(t reflect.Type) string {
-	if b := basic(t); b != "" {
-		return "enc" + b + "[" + g.typeExpr(t) + "]"
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		return "enc" + g.funcName[t]
-	case reflect.Interface:
-		return "encAny"
-	}
-	return "func(e *Encoder, v *" + g.typeExpr(t) + ") { " + g.encCall(t, "v") + " }"
+	return s.literal(g.typeExpr(t), g.call(s, t, "v"))
 }
 
 // nonEmpty is the condition under which omitempty keeps the field at
@@ -513,7 +499,7 @@ func (g *generator) writeStruct(b *bytes.Buffer, t reflect.Type) {
 	b.WriteString("if err != nil || i < 0 {\nreturn err\n}\n")
 	b.WriteString("switch i {\n")
 	for i, f := range fields {
-		fmt.Fprintf(b, "case %d:\nerr = %s\n", i, g.decCall(f.typ, "&v."+f.path))
+		fmt.Fprintf(b, "case %d:\nerr = %s\n", i, g.call(decodeSide, f.typ, "&v."+f.path))
 	}
 	b.WriteString("}\nif err != nil {\nreturn err\n}\n}\n}\n\n")
 
@@ -521,7 +507,7 @@ func (g *generator) writeStruct(b *bytes.Buffer, t reflect.Type) {
 	b.WriteString("e.buf = append(e.buf, '{')\n")
 	for _, f := range fields {
 		x := "v." + f.path
-		write := fmt.Sprintf("e.key(%s)\n%s\n", goString(quotedKey(f.name)), g.encCall(f.typ, "&"+x))
+		write := fmt.Sprintf("e.key(%s)\n%s\n", goString(quotedKey(f.name)), g.call(encodeSide, f.typ, "&"+x))
 		if cond := nonEmpty(f.typ, x); f.omitEmpty && cond != "" {
 			fmt.Fprintf(b, "if %s {\n%s}\n", cond, write)
 		} else {
