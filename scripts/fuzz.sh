@@ -80,7 +80,7 @@ status=0
 for t in $targets; do
 	pkg=${t%%:*}
 	name=${t##*:}
-	log=$logs/$pkg-$name.log
+	log=$logs/${pkg//\//-}-$name.log
 	start=$(date +%s)
 	GODEBUG=fuzzdebug=1 timeout --signal=INT --kill-after=30 "$limit" \
 		go test -run '^$' -fuzz "^$name\$" -fuzztime "$duration" \
@@ -103,7 +103,7 @@ for t in $targets; do
 	summary="${took}s, ${execs:-0} execs${rate}, ${bits:-?} coverage bits, corpus ${newin:-+0}"
 
 	if [ $rc -eq 0 ] && grep -q '^PASS' "$log"; then
-		printf 'PASS  %-8s %-22s %s\n' "$pkg" "$name" "$summary"
+		printf 'PASS  %-17s %-22s %s\n' "$pkg" "$name" "$summary"
 		continue
 	fi
 	input=$(sed -nE 's/.*Failing input written to (testdata\/fuzz\/[^ ]+).*/\1/p' "$log" | tail -n 1)
@@ -112,17 +112,17 @@ for t in $targets; do
 	# fuzzing coordinator, go.dev/issue/75804): that is not a finding.
 	if [ $rc -eq 1 ] && [ -z "$input" ] && [ "$(grep -cvE '^fuzz: |DEBUG |^(--- FAIL: |FAIL|exit status 1|ok )|^\s*$' "$log")" = 1 ] &&
 		grep -qE '^\s+context deadline exceeded$' "$log"; then
-		printf 'PASS  %-8s %-22s %s; stopped by the go fuzztime race (go.dev/issue/75804), no failing input\n' "$pkg" "$name" "$summary"
+		printf 'PASS  %-17s %-22s %s; stopped by the go fuzztime race (go.dev/issue/75804), no failing input\n' "$pkg" "$name" "$summary"
 		continue
 	fi
 	status=1
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-		printf 'HANG  %-8s %-22s did not finish within %ss; log %s\n' "$pkg" "$name" "$limit" "$log"
+		printf 'HANG  %-17s %-22s did not finish within %ss; log %s\n' "$pkg" "$name" "$limit" "$log"
 	elif [ -n "$input" ]; then
-		printf 'FAIL  %-8s %-22s %s; reproducer %s/%s (go test -run %s/%s ./%s/)\n' \
+		printf 'FAIL  %-17s %-22s %s; reproducer %s/%s (go test -run %s/%s ./%s/)\n' \
 			"$pkg" "$name" "$summary" "$pkg" "$input" "$name" "${input##*/}" "$pkg"
 	else
-		printf 'FAIL  %-8s %-22s %s; no reproducer written, log %s\n' "$pkg" "$name" "$summary" "$log"
+		printf 'FAIL  %-17s %-22s %s; no reproducer written, log %s\n' "$pkg" "$name" "$summary" "$log"
 	fi
 	# The failure message, without the progress lines.
 	grep -vE '^fuzz: (elapsed|minimizing)| DEBUG ' "$log" | grep -vE '^\s*$' | head -n 25 | sed 's/^/      /'
