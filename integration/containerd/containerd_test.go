@@ -385,7 +385,7 @@ func TestContainerdConfigExample(t *testing.T) {
 		"--runc-root", d.RuncRoot, "--fifo-dir", filepath.Join(d.Dir, "fifo"),
 		nativeImage, "ctrd-config", "echo", "configured")
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "configured" {
-		t.Fatalf("ctr run: exit %d, stdout %q; stderr %s", r.Code, r.Stdout, r.Stderr)
+		t.Fatalf("ctr run: exit %d, stdout %q; stderr %s\ncontainerd log:\n%s", r.Code, r.Stdout, r.Stderr, d.LogTail())
 	}
 }
 
