@@ -20,17 +20,25 @@ const coldEnv = "SPECJSON_COLD_MODE"
 // coldModes are the operations measured once in a fresh process each.
 var coldModes = []string{"decode/specjson", "decode/encoding-json", "encode/specjson", "encode/encoding-json"}
 
-// TestColdHelper is run as a child process by BenchmarkColdStart: it performs
-// one operation on testdata/default.json, the first such operation in the
-// process, and prints how long it took.
-func TestColdHelper(t *testing.T) {
-	mode := os.Getenv(coldEnv)
-	if mode == "" {
-		t.Skip("run as a child process by BenchmarkColdStart")
+// TestMain runs coldHelper instead of the tests in the child processes of
+// BenchmarkColdStart.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(coldEnv); mode != "" {
+		if err := coldHelper(mode, os.Getenv(coldEnv+"_FILE")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
-	data, err := os.ReadFile(os.Getenv(coldEnv + "_FILE"))
+	os.Exit(m.Run())
+}
+
+// coldHelper performs one operation on the configuration in file, the
+// first such operation in the process, and prints how long it took.
+func coldHelper(mode, file string) error {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var d time.Duration
 	switch mode {
@@ -47,7 +55,7 @@ func TestColdHelper(t *testing.T) {
 		// DecodeSpec leaves encoding/json's caches cold.
 		s, derr := DecodeSpec(data)
 		if derr != nil {
-			t.Fatal(derr)
+			return derr
 		}
 		start := time.Now()
 		if mode == "encode/specjson" {
@@ -57,17 +65,18 @@ func TestColdHelper(t *testing.T) {
 		}
 		d = time.Since(start)
 	default:
-		t.Fatalf("unknown mode %q", mode)
+		return fmt.Errorf("unknown mode %q", mode)
 	}
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Printf("cold-ns=%d\n", d.Nanoseconds())
+	return nil
 }
 
 // BenchmarkColdStart measures the first decode and encode of a
 // configuration in a process, where encoding/json builds its type caches,
-// by running each operation in fresh child processes (TestColdHelper). It
+// by running each operation in fresh child processes (coldHelper). It
 // reports the median of 9 children per operation as a metric
 // (go test -run '^$' -bench ColdStart ./internal/specjson/).
 func BenchmarkColdStart(b *testing.B) {
@@ -78,7 +87,7 @@ func BenchmarkColdStart(b *testing.B) {
 				var times []time.Duration
 				for range b.N {
 					for range runs {
-						cmd := exec.Command(os.Args[0], "-test.run=^TestColdHelper$", "-test.count=1")
+						cmd := exec.Command(os.Args[0])
 						cmd.Env = append(os.Environ(), coldEnv+"="+mode, coldEnv+"_FILE="+file)
 						out, err := cmd.CombinedOutput()
 						if err != nil {
