@@ -14,7 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// coldEnv selects what TestColdHelper measures in a child process.
+// coldEnv selects what coldHelper measures in a child process.
 const coldEnv = "SPECJSON_COLD_MODE"
 
 // coldModes are the operations measured once in a fresh process each.
