@@ -3,9 +3,14 @@ GO       ?= go
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/sbin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
-# A static binary without urfave/cli's documentation generators: init and
-# every command start a little sooner (docs/performance.md).
-GOTAGS   ?= urfave_cli_no_docs netgo osusergo
+# A static binary: pure-Go user and host lookups, no dynamic loader.
+GOTAGS   ?= netgo osusergo
+# The nsenter constructor (C) links against musl when musl-gcc is installed:
+# glibc's static start-up identifies the CPU and its caches with cpuid
+# instructions, each a trap to the hypervisor on a VM: 0.2-0.3 ms of each
+# of the two crossrun processes of a start
+# (docs/performance.md). gcc and glibc otherwise.
+CGO_CC   ?= $(if $(shell command -v musl-gcc 2>/dev/null),musl-gcc,gcc)
 GOFLAGS_BUILD ?= -trimpath -tags "$(GOTAGS)" \
 	-ldflags "-s -w -X main.version=$(VERSION) -linkmode external -extldflags -static"
 
@@ -14,7 +19,7 @@ GOFLAGS_BUILD ?= -trimpath -tags "$(GOTAGS)" \
 all: build
 
 build:
-	$(GO) build $(GOFLAGS_BUILD) -o crossrun .
+	CC=$(CGO_CC) $(GO) build $(GOFLAGS_BUILD) -o crossrun .
 
 # Unit tests: no root needed (tests that need it say so and skip).
 unit:

@@ -164,9 +164,12 @@ __attribute__((constructor)) static void crossrun_nsenter(void)
 	 * reserve, trim and open up a new arena (an mmap of 128 MB, two
 	 * munmaps and an mprotect); with a handful of threads in every
 	 * crossrun process that was about 0.25 ms of each start. Go allocates
-	 * with its own allocator, so C allocations are few and tiny.
+	 * with its own allocator, so C allocations are few and tiny. (musl's
+	 * malloc has no per-thread arenas, nor this setting.)
 	 */
+#ifdef M_ARENA_MAX
 	mallopt(M_ARENA_MAX, 1);
+#endif
 
 	join_cgroups();
 	if (spec == NULL || *spec == '\0')

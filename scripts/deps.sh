@@ -3,7 +3,7 @@
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(busybox-static qemu-user-static runc crun file make gcc libc6-dev containerd podman containernetworking-plugins "$@")
+packages=(busybox-static qemu-user-static runc crun file make gcc libc6-dev musl-tools containerd podman containernetworking-plugins "$@")
 
 missing=()
 for p in "${packages[@]}"; do
