@@ -72,6 +72,27 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// fsName names the file system that holds path, for the common ones.
+func fsName(path string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return "unknown"
+	}
+	switch uint32(st.Type) {
+	case 0x01021994:
+		return "tmpfs"
+	case 0xef53:
+		return "ext4"
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683e:
+		return "btrfs"
+	case 0x794c7630:
+		return "overlay"
+	}
+	return fmt.Sprintf("file system 0x%x", st.Type)
+}
+
 func isCgroup2(path string) bool {
 	var st syscall.Statfs_t
 	return syscall.Statfs(path, &st) == nil && st.Type == cgroup2Magic

@@ -156,7 +156,7 @@ type bench struct {
 	start time.Time
 	repo  string // repository root ("" when not found)
 	work  string // temporary directory holding everything below
-	state string // the runtimes' --root directories, on tmpfs under /run like their defaults
+	state string // the runtimes' --root directories, under /run like their defaults
 	peers []*peer
 
 	trueBundle, sleepBundle string
@@ -174,8 +174,9 @@ func (b *bench) run() error {
 		return err
 	}
 	b.work = work
-	// State on tmpfs, where runc (/run/runc) and crun (/run/crun) keep it
-	// by default, so that no runtime pays for a disk filesystem.
+	// State under /run, where runc (/run/runc) and crun (/run/crun) keep
+	// it by default: tmpfs on most hosts, a disk file system on some (the
+	// header says which).
 	if b.state, err = os.MkdirTemp("/run", "crossrun-startbench-"); err != nil {
 		return err
 	}
@@ -190,6 +191,7 @@ func (b *bench) run() error {
 	b.printf("# crossrun start-time benchmark, %s\n\n", b.start.Format("2006-01-02 15:04:05 MST"))
 	b.printf("command: go run ./bench/startbench %s\n", strings.Join(os.Args[1:], " "))
 	b.printMachine()
+	b.printf("state:    %s (%s), each runtime's --root below it\n", b.state, fsName(b.state))
 	b.printf("\n")
 
 	if p, ok := checkPeer("runc", *runcFlag); ok {
