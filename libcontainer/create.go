@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,7 +66,7 @@ type cgroupReady struct {
 // Process is a process crossrun started in a container (init, or one run by
 // exec), as seen from the crossrun that started it.
 type Process struct {
-	cmd *exec.Cmd
+	cmd *child
 	Pid int
 	// adopted marks a process that is not cmd but its child, which cmd
 	// forked inside a pid namespace before exiting; crossrun, a child
@@ -81,11 +80,7 @@ func (p *Process) Wait() (syscall.WaitStatus, error) {
 	if p.adopted {
 		return p.waitAdopted()
 	}
-	err := p.cmd.Wait()
-	if p.cmd.ProcessState == nil {
-		return 0, err
-	}
-	return p.cmd.ProcessState.Sys().(syscall.WaitStatus), nil
+	return p.cmd.Wait()
 }
 
 // Create makes a container: its state directory, cgroup and init process,
@@ -133,16 +128,16 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		Rootless:      opts.Rootless,
 	}}
 	var cg cgroups.Manager
-	var cmd *exec.Cmd
+	var cmd *child
 	defer func() {
 		if err == nil {
 			return
 		}
-		if cmd != nil && cmd.Process != nil {
-			_ = cmd.Process.Kill()
-			_, _ = cmd.Process.Wait()
+		if cmd != nil && cmd.Pid != 0 {
+			cmd.Kill()
+			_, _ = cmd.Wait()
 		}
-		if c.state.InitPid > 0 && (cmd == nil || c.state.InitPid != cmd.Process.Pid) {
+		if c.state.InitPid > 0 && (cmd == nil || c.state.InitPid != cmd.Pid) {
 			_ = unix.Kill(c.state.InitPid, unix.SIGKILL)
 			_ = c.waitInitExit(5 * time.Second)
 		}
@@ -253,7 +248,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		env = append(env, envNsenter+"="+plan.nsenter)
 	}
 	env = append(env, faultEnv()...)
-	cmd = &exec.Cmd{
+	cmd = &child{
 		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args:       []string{"crossrun", "init"},
 		Env:        env,
@@ -284,15 +279,15 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	}
 	if cgTarget != "" {
 		var into bool
-		cmd, into = startIntoCgroup(cmd, cgTarget, func(c *exec.Cmd) error { return startInit(c, plan) })
+		cmd, into = startIntoCgroup(cmd, cgTarget, func(c *child) error { return startInit(c, plan) })
 		fastJoin = fastJoin && into
 	}
-	if cmd.Process == nil {
+	if cmd.Pid == 0 {
 		if err := startInit(cmd, plan); err != nil {
 			return nil, nil, fmt.Errorf("start container init: %w", err)
 		}
 	}
-	p := &Process{cmd: cmd, Pid: cmd.Process.Pid}
+	p := &Process{cmd: cmd, Pid: cmd.Pid}
 	childSock.Close()
 	faultPoint("after-clone")
 
@@ -419,7 +414,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 // directory dir (clone3 CLONE_INTO_CGROUP), with start. It returns the
 // started copy and true, or cmd unstarted and false when the kernel or the
 // cgroup refuses: the caller then starts cmd and moves the process in.
-func startIntoCgroup(cmd *exec.Cmd, dir string, start func(*exec.Cmd) error) (*exec.Cmd, bool) {
+func startIntoCgroup(cmd *child, dir string, start func(*child) error) (*child, bool) {
 	d, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		logrus.Debugf("open cgroup %s: %v", dir, err)
@@ -443,7 +438,7 @@ func startIntoCgroup(cmd *exec.Cmd, dir string, start func(*exec.Cmd) error) (*e
 func processGone(p *Process, what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
 		ws, werr := p.Wait()
-		if werr == nil || (!p.adopted && p.cmd.ProcessState != nil) {
+		if werr == nil || (!p.adopted && p.cmd.Exited()) {
 			if ws.Signaled() {
 				return fmt.Errorf("%s was killed by signal %d during setup", what, ws.Signal())
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -260,7 +259,7 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 			return nil, fmt.Errorf("exec: become a child subreaper: %w", err)
 		}
 	}
-	cmd := &exec.Cmd{
+	cmd := &child{
 		Path:        "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args:        []string{"crossrun", "init"},
 		Env:         env,
@@ -277,15 +276,15 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 	joinUnified := cgUnified != ""
 	if cgUnified != "" {
 		var into bool
-		cmd, into = startIntoCgroup(cmd, cgUnified, (*exec.Cmd).Start)
+		cmd, into = startIntoCgroup(cmd, cgUnified, (*child).Start)
 		joinUnified = !into
 	}
-	if cmd.Process == nil {
+	if cmd.Pid == 0 {
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start exec process: %w", err)
 		}
 	}
-	ep := &Process{cmd: cmd, Pid: cmd.Process.Pid}
+	ep := &Process{cmd: cmd, Pid: cmd.Pid}
 	childSock.Close()
 	defer func() {
 		switch {
@@ -295,16 +294,19 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 				_ = unix.Kill(ep.Pid, unix.SIGKILL)
 				_, _ = ep.Wait()
 			}
-		case ep.cmd.ProcessState == nil:
-			_ = cmd.Process.Kill()
-			_, _ = cmd.Process.Wait()
+		case !ep.cmd.Exited():
+			cmd.Kill()
+			_, _ = cmd.Wait()
 		}
 	}()
 	if pidNS != nil {
 		// The constructor forked the process inside the pid namespace and
 		// says its pid; cmd, its parent, exits.
 		m, _, rerr := parentSock.recv()
-		werr := cmd.Wait()
+		ws, werr := cmd.Wait()
+		if werr == nil {
+			werr = statusError(ws)
+		}
 		switch {
 		case rerr != nil:
 			if werr != nil {

@@ -2,7 +2,6 @@ package libcontainer
 
 import (
 	"fmt"
-	"os/exec"
 	"runtime"
 	"strings"
 
@@ -79,7 +78,7 @@ func planNamespaces(s *specs.Spec) (*nsPlan, error) {
 
 // startInit forks init, from a thread that has joined the configured pid
 // namespace when there is one.
-func startInit(cmd *exec.Cmd, p *nsPlan) error {
+func startInit(cmd *child, p *nsPlan) error {
 	if p.pidPath == "" {
 		return cmd.Start()
 	}
