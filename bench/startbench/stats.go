@@ -66,7 +66,12 @@ func (b *bench) table(what string, res map[string][]float64, format string, runc
 					verdict = ": met"
 				}
 			}
-			line = fmt.Sprintf("crossrun/%s %.2f (%s%s)", peer.name, ratio, goal, verdict)
+			shown := fmt.Sprintf("%.2f", ratio)
+			if peer.target != 0 && shown == fmt.Sprintf("%.2f", peer.target) {
+				// Rounded to the target, two places hide the verdict.
+				shown = fmt.Sprintf("%.3f", ratio)
+			}
+			line = fmt.Sprintf("crossrun/%s %s (%s%s)", peer.name, shown, goal, verdict)
 		}
 		b.printf("%s\n", line)
 		b.summary = append(b.summary, what+": "+line)
