@@ -292,9 +292,16 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 	faultPoint("after-clone")
 
 	c.state.InitPid = p.Pid
-	if start, err := processStartTime(p.Pid); err == nil {
-		c.state.InitStartTime = start
+	// The start time tells this init from a later process with its pid;
+	// without it every later command would take the container for stopped.
+	start, err := processStartTime(p.Pid)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, os.ErrNotExist) {
+			err = processGone(p, "container init", io.EOF)
+		}
+		return nil, nil, fmt.Errorf("read the start time of container init (pid %d): %w", p.Pid, err)
 	}
+	c.state.InitStartTime = start
 	c.state.Created = time.Now().UTC()
 	c.state.Owner = ""
 
