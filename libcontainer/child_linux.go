@@ -27,7 +27,8 @@ type child struct {
 	ExtraFiles            []*os.File
 	SysProcAttr           *syscall.SysProcAttr
 
-	// Pid is set once the child is started.
+	// Pid is set once the child is started. A child crossrun adopted
+	// (exec.go) is a child with only Pid set.
 	Pid int
 	// status is set once it has been reaped.
 	status *syscall.WaitStatus

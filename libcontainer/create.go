@@ -66,20 +66,15 @@ type cgroupReady struct {
 // Process is a process crossrun started in a container (init, or one run by
 // exec), as seen from the crossrun that started it.
 type Process struct {
+	// cmd is the child crossrun started or, for an exec joining a pid
+	// namespace, that child's own child, forked inside the namespace and
+	// adopted by crossrun (a child subreaper) when its parent exited.
 	cmd *child
 	Pid int
-	// adopted marks a process that is not cmd but its child, which cmd
-	// forked inside a pid namespace before exiting; crossrun, a child
-	// subreaper, waits for it by pid (waitAdopted, exec.go).
-	adopted       bool
-	adoptedStatus *syscall.WaitStatus
 }
 
 // Wait waits for the process to exit and returns its wait status.
 func (p *Process) Wait() (syscall.WaitStatus, error) {
-	if p.adopted {
-		return p.waitAdopted()
-	}
 	return p.cmd.Wait()
 }
 
@@ -445,7 +440,7 @@ func startIntoCgroup(cmd *child, dir string, start func(*child) error) (*child, 
 func processGone(p *Process, what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
 		ws, werr := p.Wait()
-		if werr == nil || (!p.adopted && p.cmd.Exited()) {
+		if werr == nil {
 			if ws.Signaled() {
 				return fmt.Errorf("%s was killed by signal %d during setup", what, ws.Signal())
 			}

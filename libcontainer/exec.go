@@ -289,14 +289,9 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 	defer func() {
 		switch {
 		case err == nil:
-		case ep.adopted:
-			if ep.adoptedStatus == nil {
-				_ = unix.Kill(ep.Pid, unix.SIGKILL)
-				_, _ = ep.Wait()
-			}
 		case !ep.cmd.Exited():
-			cmd.Kill()
-			_, _ = cmd.Wait()
+			ep.cmd.Kill()
+			_, _ = ep.cmd.Wait()
 		}
 	}()
 	if pidNS != nil {
@@ -322,7 +317,7 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		if err := json.Unmarshal(m.Data, &pid); err != nil || pid <= 0 {
 			return nil, fmt.Errorf("exec process: bad pid message %s", m.Data)
 		}
-		ep = &Process{cmd: cmd, Pid: pid, adopted: true}
+		ep = &Process{cmd: &child{Pid: pid}, Pid: pid}
 	}
 
 	if joinUnified {
@@ -380,28 +375,6 @@ func (c *Container) Exec(opts ExecOptions) (_ *Process, err error) {
 		}
 	}
 	return ep, nil
-}
-
-// waitAdopted waits for an adopted process by pid, once; later calls
-// return the same status.
-func (p *Process) waitAdopted() (syscall.WaitStatus, error) {
-	if p.adoptedStatus != nil {
-		return *p.adoptedStatus, nil
-	}
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		break
-	}
-	st := syscall.WaitStatus(ws)
-	p.adoptedStatus = &st
-	return st, nil
 }
 
 // joinCgroups moves pid into each of the container's cgroup directories.
