@@ -101,7 +101,7 @@ func kernelConfig() map[string]bool {
 		r = io.LimitReader(zr, maxConfig)
 	} else if f, err := os.Open("/boot/config-" + KernelRelease()); err == nil {
 		defer f.Close()
-		r = f
+		r = io.LimitReader(f, maxConfig)
 	} else {
 		return nil
 	}
@@ -112,6 +112,10 @@ func kernelConfig() map[string]bool {
 		if k, v, ok := bytes.Cut(line, []byte("=")); ok && string(v) == "y" {
 			cfg[string(k)] = true
 		}
+	}
+	if sc.Err() != nil {
+		// A cut-off or damaged file: no answer rather than part of one.
+		return nil
 	}
 	return cfg
 }

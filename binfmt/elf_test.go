@@ -3,6 +3,8 @@ package binfmt
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -148,5 +150,50 @@ func TestParseELFIgnoresSectionHeaders(t *testing.T) {
 		if err := readELF(bytes.NewReader(file), x); err != nil || x.ELF.Interp != "/lib/ld.so" || x.ELF.Arch != a {
 			t.Fatalf("%s: readELF: %v %+v", name, err, x.ELF)
 		}
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (c *countingReader) ReadAt(b []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(b, off)
+	c.n += int64(n)
+	return n, err
+}
+
+// A file listing a thousand large notes, none of them an ABI tag, is not
+// read a thousand times over: readELF reads at most maxNoteBytes of notes.
+func TestReadELFBoundsNotes(t *testing.T) {
+	a := mustArch(t, "x86_64")
+	file := makeELF(elfSpec{arch: a})
+	const phnum, filesz = 1000, 0xfff0
+	hdr := bytes.Clone(file[:64])
+	binary.LittleEndian.PutUint64(hdr[32:], 64)    // e_phoff
+	binary.LittleEndian.PutUint16(hdr[54:], 56)    // e_phentsize
+	binary.LittleEndian.PutUint16(hdr[56:], phnum) // e_phnum
+	table := make([]byte, phnum*56)
+	for i := 0; i < phnum; i++ {
+		e := table[i*56:]
+		binary.LittleEndian.PutUint32(e[0:], uint32(elf.PT_NOTE))
+		binary.LittleEndian.PutUint64(e[8:], 0)       // p_offset
+		binary.LittleEndian.PutUint64(e[32:], filesz) // p_filesz
+		binary.LittleEndian.PutUint64(e[48:], 4)      // p_align
+	}
+	big := append(hdr, table...)
+	big = append(big, make([]byte, filesz)...)
+	cr := &countingReader{r: bytes.NewReader(big)}
+	x := &Executable{Name: "/x", Head: big[:headSize]}
+	if err := readELF(cr, x); err != nil {
+		t.Fatalf("readELF: %v", err)
+	}
+	if x.ELF.ABITag != nil {
+		t.Fatalf("found an ABI tag in notes that hold none: %+v", x.ELF.ABITag)
+	}
+	if limit := int64(64 + len(table) + maxNoteBytes); cr.n > limit {
+		t.Fatalf("read %d bytes of a %d-byte file, want at most %d", cr.n, len(big), limit)
 	}
 }

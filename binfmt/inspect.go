@@ -431,6 +431,9 @@ func missingInterpreter(x *Executable, interp string, err error) error {
 	return &Diagnosis{What: fmt.Sprintf("cannot exec %s", x.Describe()), Why: why, Fix: fix, Err: unix.ENOENT}
 }
 
+// maxNoteBytes bounds the PT_NOTE contents readELF reads from one file.
+const maxNoteBytes = 64 << 10
+
 // readELF fills x.ELF from the open file.
 func readELF(f io.ReaderAt, x *Executable) error {
 	ef, err := parseELF(f)
@@ -441,6 +444,10 @@ func readELF(f io.ReaderAt, x *Executable) error {
 		Class: ef.Class, Data: ef.Data, Machine: ef.Machine, OSABI: ef.OSABI, Type: ef.Type, Flags: ef.Flags,
 	}
 	info.Arch, _ = ArchOf(ef.Class, ef.Data, ef.Machine, info.Flags)
+	// The note segments read in all, at most: a file can list 65535 notes
+	// of almost 64 KiB each, and create would read 4 GiB of them. Real
+	// executables have a few notes of a few dozen bytes.
+	noteBudget := uint64(maxNoteBytes)
 	for _, p := range ef.progs {
 		switch p.typ {
 		case ptInterp:
@@ -456,7 +463,8 @@ func readELF(f io.ReaderAt, x *Executable) error {
 				info.Interp = string(b)
 			}
 		case ptNote:
-			if info.ABITag == nil && p.filesz < 1<<16 {
+			if info.ABITag == nil && p.filesz <= noteBudget {
+				noteBudget -= p.filesz
 				if b, err := readProg(f, p); err == nil {
 					info.ABITag = findABITag(b, ef.order, p.align)
 				}
