@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/internal/inroot"
 )
 
 // DefaultPATH is used when the process environment has no PATH, as runc does.
@@ -186,17 +188,11 @@ func (r *root) open(name string) (f *os.File, resolved string, readable bool, er
 }
 
 func (r *root) openat2(name string, flags uint64) (int, error) {
-	how := unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	for i := 0; ; i++ {
-		fd, err := unix.Openat2(r.fd, name, &how)
-		if err == unix.EAGAIN && i < 16 {
-			continue // a concurrent rename; the kernel asks to retry
-		}
-		if err == unix.ENOSYS {
-			return r.openLegacy(name, int(flags))
-		}
-		return fd, err
+	fd, err := inroot.Open(r.fd, name, flags)
+	if err == unix.ENOSYS {
+		return r.openLegacy(name, int(flags))
 	}
+	return fd, err
 }
 
 // openLegacy serves kernels before 5.6 (no openat2): resolve with

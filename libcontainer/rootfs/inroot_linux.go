@@ -8,6 +8,8 @@ import (
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/internal/inroot"
 )
 
 // openInRoot opens path inside the rootfs, whose handle is root, as an
@@ -22,23 +24,15 @@ import (
 // lookups, and that naming was most of the system calls of the mount
 // phase. Here the handle is named after the path asked for.
 func openInRoot(root *os.File, path string) (*os.File, error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	fd, err := inroot.Open(int(root.Fd()), path, unix.O_PATH)
+	switch {
+	case err == nil:
+		return os.NewFile(uintptr(fd), path), nil
+	case err == unix.ENOSYS:
+		// No openat2 (before Linux 5.6): the library's userspace walk.
+		return pathrs.OpenatInRoot(root, path)
 	}
-	for tries := 0; ; tries++ {
-		fd, err := unix.Openat2(int(root.Fd()), path, &how)
-		switch {
-		case err == nil:
-			return os.NewFile(uintptr(fd), path), nil
-		case err == unix.EINTR, err == unix.EAGAIN && tries < 64:
-			continue
-		case err == unix.ENOSYS:
-			// No openat2 (before Linux 5.6): the library's userspace walk.
-			return pathrs.OpenatInRoot(root, path)
-		}
-		return nil, &os.PathError{Op: "openat2 in rootfs", Path: path, Err: err}
-	}
+	return nil, &os.PathError{Op: "openat2 in rootfs", Path: path, Err: err}
 }
 
 // mkdirAllInRoot makes directory path inside the rootfs, with any missing
