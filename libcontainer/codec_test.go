@@ -10,6 +10,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crossrun/crossrun/internal/specjson"
 )
 
 // testSpecs are the configurations of specjson's test data: a default one
@@ -32,6 +34,12 @@ func testSpecs(t *testing.T) map[string]*specs.Spec {
 		}
 		out[filepath.Base(f)] = &s
 	}
+	// default, full, process, rootless, platforms, kernel-abi, the edge
+	// cases and the fallback cases encoding/json accepts: a glob that
+	// found only a few would leave the codecs barely tested.
+	if len(out) < 15 {
+		t.Fatalf("only %d test configurations decode; want the %d files of specjson's testdata", len(out), len(files))
+	}
 	return out
 }
 
@@ -39,6 +47,12 @@ func testSpecs(t *testing.T) map[string]*specs.Spec {
 // that dec reads back what json.Unmarshal reads from it.
 func checkCodec[T any](t *testing.T, name string, v *T, enc func(*T) ([]byte, error), dec func([]byte) (*T, error)) {
 	t.Helper()
+	// Output of json.Marshal is the plainest input there is: the codec
+	// must handle it itself, not leave it to encoding/json (which would
+	// hide a wrong case behind an equal result).
+	defer specjson.SetFallbackHook(func(why string) {
+		t.Errorf("%s: fell back to encoding/json: %s", name, why)
+	})()
 	want, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package libcontainer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+
+	"github.com/crossrun/crossrun/internal/specjson"
 )
 
 // RunHooks runs each hook in order with the container state on its stdin,
@@ -20,7 +21,7 @@ func RunHooks(kind string, hooks []specs.Hook, state *specs.State) error {
 	if len(hooks) == 0 {
 		return nil
 	}
-	data, err := json.Marshal(state)
+	data, err := specjson.EncodeState(state)
 	if err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func RunHooksWarn(kind string, hooks []specs.Hook, state *specs.State) {
 	if len(hooks) == 0 {
 		return
 	}
-	data, err := json.Marshal(state)
+	data, err := specjson.EncodeState(state)
 	if err != nil {
 		logrus.Warnf("%s hooks: %v", kind, err)
 		return

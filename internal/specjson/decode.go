@@ -21,9 +21,20 @@ const maxDepth = 500
 // encoding/json instead.
 var errGiveUp = errors.New("specjson: input left to encoding/json")
 
-// testHookFallback, when set (by tests), is called each time Unmarshal
-// falls back to encoding/json, with the reason.
+// testHookFallback, when set (by tests), is called each time Unmarshal or
+// Marshal falls back to encoding/json, with the reason.
 var testHookFallback func(why string)
+
+// SetFallbackHook makes every later Unmarshal or Marshal that falls back
+// to encoding/json call f with the reason, until restore is called. It is
+// for tests, also of the packages that write codecs on this one, which
+// check that their input takes the fast path; it is not safe to use while
+// other goroutines encode or decode.
+func SetFallbackHook(f func(why string)) (restore func()) {
+	old := testHookFallback
+	testHookFallback = f
+	return func() { testHookFallback = old }
+}
 
 // A Decoder reads one JSON value from a byte slice. It is used by the
 // generated decoders and by hand-written decode functions run by

@@ -45,6 +45,9 @@ func Marshal(v any, encode func(e *Encoder)) ([]byte, error) {
 		encoders.Put(e)
 	}
 	if failed {
+		if testHookFallback != nil {
+			testHookFallback("the encoder met a value it does not write as encoding/json does")
+		}
 		return json.Marshal(v)
 	}
 	return out, nil

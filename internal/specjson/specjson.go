@@ -27,3 +27,9 @@ func EncodeSpec(s *specs.Spec) ([]byte, error) {
 func EncodeProcess(p *specs.Process) ([]byte, error) {
 	return Marshal(p, func(e *Encoder) { e.Process(p) })
 }
+
+// EncodeState returns the same bytes as json.Marshal(s), and the same
+// error: the state that hooks read on their stdin.
+func EncodeState(s *specs.State) ([]byte, error) {
+	return Marshal(s, func(e *Encoder) { encState(e, s) })
+}

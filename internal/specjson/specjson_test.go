@@ -256,7 +256,7 @@ func TestState(t *testing.T) {
 		if !reflect.DeepEqual(err, wantErr) || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: got %+v, %v; want %+v, %v", in, got, err, want, wantErr)
 		}
-		enc, err := Marshal(got, func(e *Encoder) { encState(e, got) })
+		enc, err := EncodeState(got)
 		wantEnc, wantErr := json.Marshal(got)
 		if err != nil || wantErr != nil || !bytes.Equal(enc, wantEnc) {
 			t.Errorf("encode %s:\n got %s, %v\nwant %s, %v", in, enc, err, wantEnc, wantErr)
@@ -433,7 +433,6 @@ func TestUnquote(t *testing.T) {
 		`\ud83d\u0041`, `\ud83d\ud83d`, `\udc00\ud800`, `é`, `😀`, "\xff", "\xc3", "\xe2\x80", "\xed\xa0\x80",
 		"\xf4\x90\x80\x80", "\xef\xbf\xbd", "\x7f", " ", `\ud800x`, `\ud800\`,
 	}
-	n := 0
 	for _, a := range pieces {
 		for _, b := range pieces {
 			for _, c := range []string{"", `\ud800`, "\xff", "z"} {
@@ -448,11 +447,7 @@ func TestUnquote(t *testing.T) {
 				if (err != nil) != (wantErr != nil) || err == nil && got != want {
 					t.Errorf("%s: got %q, %v; want %q, %v", lit, got, err, want, wantErr)
 				}
-				n++
 			}
 		}
-	}
-	if n == 0 {
-		t.Fatal("no cases")
 	}
 }
