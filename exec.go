@@ -172,11 +172,11 @@ func execSpec(ctx *cli.Context, cfg *specs.Spec) (*specs.Process, error) {
 	// alias its slices.
 	data, err := specjson.EncodeProcess(cfg.Process)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("copy the container's process: %w", err)
 	}
 	p, err := specjson.DecodeProcess(data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("copy the container's process: %w", err)
 	}
 	p.Args = ctx.Args().Slice()[1:]
 	p.Terminal = ctx.Bool("tty")

@@ -2,6 +2,7 @@ package libcontainer
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -61,6 +62,16 @@ func capMaskOf(names []string) capMask {
 
 func (m capMask) has(c int) bool { return m[c/32]&(1<<(c%32)) != 0 }
 
+// capName is the CAP_ name of capability number c, for messages.
+func capName(c int) string {
+	for name, n := range spec.CapabilityNames {
+		if n == c {
+			return name
+		}
+	}
+	return fmt.Sprintf("capability %d", c)
+}
+
 // capsetThread sets the effective, permitted and inheritable sets of the
 // calling thread.
 func capsetThread(eff, prm, inh capMask) error {
@@ -89,7 +100,7 @@ func setAmbient(amb capMask) {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-			logrus.Debugf("set process.capabilities.ambient: raise capability %d: %v", c, err)
+			logrus.Warnf("process.capabilities.ambient: %s not raised (%v); the kernel raises only a capability that is also in permitted and inheritable", capName(c), err)
 		}
 	}
 }

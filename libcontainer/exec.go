@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/crossrun/crossrun/libcontainer/cgroups"
 	"github.com/crossrun/crossrun/spec"
 )
 
@@ -388,7 +389,7 @@ func joinCgroups(rootless bool, paths map[string]string, pid int) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		dir := paths[k]
-		err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
+		err := cgroups.WritePid(dir, pid)
 		if err == nil {
 			continue
 		}

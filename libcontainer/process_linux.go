@@ -185,13 +185,9 @@ func setgroupsDenied() bool {
 // saying 1, so that every capability above 1 would stay in the bounding set
 // and come back at the next execve of a root process (CVE-2025-52881).
 func dropBoundingSet(c *specs.LinuxCapabilities) error {
-	keep := map[int]bool{}
+	var keep capMask
 	if c != nil {
-		for _, name := range c.Bounding {
-			if n, ok := spec.CapabilityNames[strings.ToUpper(name)]; ok {
-				keep[n] = true
-			}
-		}
+		keep = capMaskOf(c.Bounding)
 	}
 	last := lastCap()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
@@ -205,7 +201,7 @@ func dropBoundingSet(c *specs.LinuxCapabilities) error {
 		return nil
 	}
 	for i := 0; i <= last; i++ {
-		if keep[i] {
+		if keep.has(i) {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(i), 0, 0, 0); err != nil {

@@ -100,7 +100,7 @@ func validIDChars(id string) bool {
 func writeState(dir string, st *State) error {
 	data, err := encodeState(st)
 	if err != nil {
-		return err
+		return fmt.Errorf("save state of %s: encode: %w", st.ID, err)
 	}
 	tmp := filepath.Join(dir, ".state-"+strconv.Itoa(os.Getpid()))
 	if err := writeNewFile(tmp, data); err != nil {

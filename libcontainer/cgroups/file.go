@@ -186,8 +186,8 @@ func readProcsRecursive(dir string) ([]int, error) {
 	return all, err
 }
 
-// writePid moves pid into the cgroup at dir.
-func writePid(dir string, pid int) error {
+// WritePid moves pid into the cgroup at dir (its cgroup.procs).
+func WritePid(dir string, pid int) error {
 	return writeFile(dir, "cgroup.procs", strconv.Itoa(pid))
 }
 

@@ -149,7 +149,7 @@ func (m *v1Manager) join(ctrl, dir string, pid int) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return writePid(dir, pid)
+	return WritePid(dir, pid)
 }
 
 // mkdirCpuset creates dir and its missing parents, copying cpuset.cpus and

@@ -35,7 +35,7 @@ func (m *v2Manager) Apply(pid int) error {
 	defer m.mu.Unlock()
 	err := m.create()
 	if err == nil {
-		err = writePid(m.dir, pid)
+		err = WritePid(m.dir, pid)
 	}
 	if err != nil {
 		if m.rootless && !m.explicit && isPermission(err) {
