@@ -103,13 +103,7 @@ func (d *Decoder) ws() {
 }
 
 // Null consumes a JSON null and reports whether there was one.
-func (d *Decoder) Null() bool {
-	if len(d.data)-d.pos >= 4 && string(d.data[d.pos:d.pos+4]) == "null" {
-		d.pos += 4
-		return true
-	}
-	return false
-}
+func (d *Decoder) Null() bool { return d.literal("null") }
 
 // Object decodes a JSON object into a struct whose JSON field names are
 // names, in declaration order. For each member whose key is one of names
@@ -147,9 +141,13 @@ type objectState struct {
 	seen uint64 // fields set
 }
 
-func (d *Decoder) objectStart() error {
-	if d.pos >= len(d.data) || d.data[d.pos] != '{' {
-		return d.giveUp("not an object")
+func (d *Decoder) objectStart() error { return d.open('{', "not an object") }
+
+// open consumes the opening bracket c of an object or array, one level
+// deeper, or gives up with notWhat when the value is something else.
+func (d *Decoder) open(c byte, notWhat string) error {
+	if d.pos >= len(d.data) || d.data[d.pos] != c {
+		return d.giveUp(notWhat)
 	}
 	d.pos++
 	d.depth++
@@ -288,17 +286,7 @@ func foldEqual(key []byte, name string) bool {
 	return true
 }
 
-func (d *Decoder) arrayStart() error {
-	if d.pos >= len(d.data) || d.data[d.pos] != '[' {
-		return d.giveUp("not an array")
-	}
-	d.pos++
-	d.depth++
-	if d.depth > maxDepth {
-		return d.giveUp("nesting too deep")
-	}
-	return nil
-}
+func (d *Decoder) arrayStart() error { return d.open('[', "not an array") }
 
 // str reads a JSON string (not null) and returns its value.
 func (d *Decoder) str() (string, error) {
