@@ -26,7 +26,6 @@ func newTestRoot(t *testing.T) (root *os.File, rootPath, outside string) {
 		"dotdot":   "../../../outside", // climbs: must stop at the root
 		"etclink":  "/etc",             // inside, by absolute path
 		"dangling": "/nowhere/at/all",  // target missing
-		"procfd":   "/proc/self/fd/0",  // a magic link once /proc is procfs
 		"file":     "",                 // replaced by a regular file below
 	}
 	for name, target := range links {
