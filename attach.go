@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/crossrun/crossrun/internal/sigrelay"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
@@ -68,40 +69,78 @@ func forwardAndWait(pid int, master *os.File, sigs chan os.Signal, wait func() (
 	return ws.ExitStatus(), nil
 }
 
-// relaySignals relays signals crossrun can catch to sigs. Enabling a
-// signal is a round trip to the Go runtime's signal thread, about 7 us of
-// two threads' time each; the 65 of them cost a start about 0.45 ms on a
-// 2-CPU machine, as they compete for the CPUs with the container's init
-// starting up. So the relay comes in two steps. The signals a runtime in
-// the foreground is sent in practice (commonSignals: termination, job
-// control, terminal, timers, the two user signals) are enabled in the
-// background while the container is set up; ready waits for them, and the
-// caller calls it before the process starts. rest enables all the others,
-// in the background: the caller calls it once the process runs. Until then
-// such a signal does to crossrun what it does to any program (most end it,
-// and the container with it, as runc's own start would without a relay).
-// The relay is never stopped: the caller exits when the process does.
+// relaySignals relays every signal crossrun can catch to sigs. Most are
+// caught at once by sigrelay's C handler, which costs a system call each.
+// What it leaves to os/signal (user-sent fault signals, and everything in a
+// build without cgo) comes in two steps, because enabling a signal there
+// is a round trip to the Go runtime's signal thread (about 7 us of two
+// threads' time each) that competes for the CPUs with the container's init
+// starting up: the signals a runtime in the foreground is sent in practice
+// (commonSignals) are enabled in the background while the container is set
+// up, and ready waits for them; the caller calls it before the process
+// starts. rest enables all the others, in the background: the caller calls
+// it once the process runs. Until then such a signal does to crossrun what
+// it does to any Go program. The relay is never stopped: the caller exits
+// when the process does.
 func relaySignals(sigs chan os.Signal) (ready, rest func()) {
+	var all []unix.Signal
+	for s := unix.Signal(1); s <= maxSignal; s++ {
+		all = append(all, s)
+	}
+	left := sigrelay.Catch(sigs, all)
+	var early, late []os.Signal
+	for _, s := range left {
+		if isCommonSignal(s) {
+			early = append(early, s)
+		} else if !notRelayed[s] {
+			late = append(late, s)
+		}
+	}
 	done := make(chan struct{})
-	go func() {
-		signal.Notify(sigs, commonSignals...)
+	if len(early) > 0 {
+		go func() {
+			signal.Notify(sigs, early...)
+			close(done)
+		}()
+	} else {
 		close(done)
-	}()
+	}
 	ready = func() { <-done }
 	rest = func() {
 		go func() {
 			<-done
-			signal.Notify(sigs) // every signal; the common ones are on already
+			if len(late) > 0 {
+				signal.Notify(sigs, late...)
+			}
 			logrus.Debug("every signal is relayed to the container's process")
 		}()
 	}
 	return ready, rest
 }
 
+// notRelayed are not asked of os/signal: SIGKILL and SIGSTOP cannot be
+// caught, forwardAndWait drops SIGCHLD and SIGURG (the Go scheduler's), and
+// os/signal never delivers SIGPROF.
+var notRelayed = map[unix.Signal]bool{
+	unix.SIGKILL: true, unix.SIGSTOP: true, unix.SIGCHLD: true, unix.SIGURG: true, unix.SIGPROF: true,
+}
+
+// maxSignal is the highest signal number on Linux (SIGRTMAX).
+const maxSignal = unix.Signal(64)
+
 // commonSignals are relayed from before the container's process starts.
-var commonSignals = []os.Signal{
+var commonSignals = []unix.Signal{
 	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
 	unix.SIGALRM, unix.SIGWINCH, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU,
+}
+
+func isCommonSignal(s unix.Signal) bool {
+	for _, c := range commonSignals {
+		if s == c {
+			return true
+		}
+	}
+	return false
 }
 
 // recvConsole receives the pty master sent over the console socket.
