@@ -187,8 +187,12 @@ func (r *root) open(name string) (f *os.File, resolved string, readable bool, er
 	return f, resolved, readable, nil
 }
 
+// openat2InRoot is inroot.Open; tests replace it to take the path of a
+// kernel without openat2.
+var openat2InRoot = inroot.Open
+
 func (r *root) openat2(name string, flags uint64) (int, error) {
-	fd, err := inroot.Open(r.fd, name, flags)
+	fd, err := openat2InRoot(r.fd, name, flags)
 	if err == unix.ENOSYS {
 		return r.openLegacy(name, int(flags))
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/internal/inroot"
 )
 
 // testOpts pretends to be an x86_64 host with kernel 6.1 and an empty,
@@ -84,6 +86,27 @@ func TestRouteForeignNoHandler(t *testing.T) {
 }
 
 func TestRouteResolvesInsideRootfs(t *testing.T) {
+	checkRouteResolvesInsideRootfs(t)
+}
+
+// TestRouteResolvesInsideRootfsWithoutOpenat2 runs the same lookups as on a
+// kernel without openat2 (before 5.6): resolved by openLegacy's userspace
+// walk, then opened without following a last symlink.
+func TestRouteResolvesInsideRootfsWithoutOpenat2(t *testing.T) {
+	calls := 0
+	openat2InRoot = func(int, string, uint64) (int, error) {
+		calls++
+		return -1, unix.ENOSYS
+	}
+	t.Cleanup(func() { openat2InRoot = inroot.Open })
+	checkRouteResolvesInsideRootfs(t)
+	if calls == 0 {
+		t.Fatal("Route never tried openat2")
+	}
+}
+
+func checkRouteResolvesInsideRootfs(t *testing.T) {
+	t.Helper()
 	r := busyboxRootfs(t, "x86_64")
 	cases := []struct {
 		name     string

@@ -24,7 +24,7 @@ import (
 // lookups, and that naming was most of the system calls of the mount
 // phase. Here the handle is named after the path asked for.
 func openInRoot(root *os.File, path string) (*os.File, error) {
-	fd, err := inroot.Open(int(root.Fd()), path, unix.O_PATH)
+	fd, err := openat2InRoot(int(root.Fd()), path, unix.O_PATH)
 	switch {
 	case err == nil:
 		return os.NewFile(uintptr(fd), path), nil
@@ -34,6 +34,10 @@ func openInRoot(root *os.File, path string) (*os.File, error) {
 	}
 	return nil, &os.PathError{Op: "openat2 in rootfs", Path: path, Err: err}
 }
+
+// openat2InRoot is inroot.Open; tests replace it to take the path of a
+// kernel without openat2.
+var openat2InRoot = inroot.Open
 
 // mkdirAllInRoot makes directory path inside the rootfs, with any missing
 // parents (mode before umask), and returns an O_PATH handle on it. The

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/internal/inroot"
 )
 
 // newTestRoot makes a rootfs with hostile symlinks next to a host
@@ -69,6 +71,26 @@ func itoa(n int) string {
 }
 
 func TestOpenInRootStaysInside(t *testing.T) {
+	checkOpenInRootStaysInside(t)
+}
+
+// TestOpenInRootWithoutOpenat2 runs the same checks as on a kernel without
+// openat2 (before 5.6), where openInRoot falls back to pathrs-lite's walk.
+func TestOpenInRootWithoutOpenat2(t *testing.T) {
+	calls := 0
+	openat2InRoot = func(int, string, uint64) (int, error) {
+		calls++
+		return -1, unix.ENOSYS
+	}
+	t.Cleanup(func() { openat2InRoot = inroot.Open })
+	checkOpenInRootStaysInside(t)
+	if calls == 0 {
+		t.Fatal("openInRoot never tried openat2")
+	}
+}
+
+func checkOpenInRootStaysInside(t *testing.T) {
+	t.Helper()
 	root, rootPath, outside := newTestRoot(t)
 	for _, p := range []string{"/etclink", "etclink", "/../../etc", "/etc/../../../etc", "/etclink/../../etc"} {
 		f, err := openInRoot(root, p)
