@@ -196,10 +196,10 @@ type elfProg struct {
 	align       uint64
 }
 
-// phdrChunk bounds the buffer used to read the program header table.
-// Real tables are a few hundred bytes; e_phnum and e_phentsize come from
-// the file and can describe up to 4 GiB.
-const phdrChunk = 64 << 10
+// maxPhdrTable is the largest program header table the kernel's ELF
+// loader reads (load_elf_phdrs); it refuses a larger one with ENOEXEC.
+// Real tables are a few hundred bytes.
+const maxPhdrTable = 64 << 10
 
 // readAtFull reads len(b) bytes at off. Reaching the end of the input
 // after a complete read is not an error.
@@ -217,8 +217,9 @@ func readAtFull(r io.ReaderAt, b []byte, off int64) error {
 // parseELF reads the ELF identification, the file header and the program
 // header table of r. It refuses an unknown class, byte order or ELF
 // version, a file shorter than its header, a program header table that
-// is out of range, does not fit in the file or has entries that are too
-// small, and entries whose offset or size do not fit in an int64.
+// the kernel would not load (entries of another size than the class's,
+// more than 64 KiB in all), that is out of range or does not fit in the
+// file, and entries whose offset or size do not fit in an int64.
 // Everything else (section headers included) is left alone.
 func parseELF(r io.ReaderAt) (*elfFile, error) {
 	var hdr [ehdr64Size]byte
@@ -279,39 +280,32 @@ func parseELF(r io.ReaderAt) (*elfFile, error) {
 	if phnum == 0 {
 		return f, nil
 	}
-	if phentsize < want {
-		return nil, fmt.Errorf("program header entry size %d is below %d", phentsize, want)
+	// The kernel's checks, in its order: entries of exactly the class's
+	// size, and a table of at most 64 KiB.
+	if phentsize != want {
+		return nil, fmt.Errorf("program header entry size %d, not %d: the kernel does not load such a file", phentsize, want)
 	}
-	total := uint64(phnum) * uint64(phentsize) // at most 2^32
-	if phoff > math.MaxInt64-total {
+	total := phnum * phentsize
+	if total > maxPhdrTable {
+		return nil, fmt.Errorf("program header table of %d bytes is larger than the %d the kernel reads", total, maxPhdrTable)
+	}
+	if phoff > math.MaxInt64-uint64(total) {
 		return nil, fmt.Errorf("program header table at %#x is out of range", phoff)
 	}
-	per := max(1, phdrChunk/phentsize) // entries per read
-	if phnum > per {
-		// More than one read: make sure the whole table is there first.
-		var last [1]byte
-		if err := readAtFull(r, last[:], int64(phoff+total-1)); err != nil {
-			return nil, readErr("program header table", err)
-		}
+	b := make([]byte, total)
+	if err := readAtFull(r, b, int64(phoff)); err != nil {
+		return nil, readErr("program header table", err)
 	}
-	buf := make([]byte, min(phnum, per)*phentsize)
-	for i := 0; i < phnum; {
-		n := min(phnum-i, per)
-		b := buf[:n*phentsize]
-		if err := readAtFull(r, b, int64(phoff)+int64(i)*int64(phentsize)); err != nil {
-			return nil, readErr("program header table", err)
+	for i := 0; i < phnum; i++ {
+		p := parseProg(f, b[i*phentsize:])
+		if p.off > math.MaxInt64 {
+			return nil, fmt.Errorf("program header %d: invalid offset %#x", i, p.off)
 		}
-		for j := 0; j < n; j, i = j+1, i+1 {
-			p := parseProg(f, b[j*phentsize:])
-			if p.off > math.MaxInt64 {
-				return nil, fmt.Errorf("program header %d: invalid offset %#x", i, p.off)
-			}
-			if p.filesz > math.MaxInt64 {
-				return nil, fmt.Errorf("program header %d: invalid file size %#x", i, p.filesz)
-			}
-			if p.typ == ptInterp || p.typ == ptNote {
-				f.progs = append(f.progs, p)
-			}
+		if p.filesz > math.MaxInt64 {
+			return nil, fmt.Errorf("program header %d: invalid file size %#x", i, p.filesz)
+		}
+		if p.typ == ptInterp || p.typ == ptNote {
+			f.progs = append(f.progs, p)
 		}
 	}
 	return f, nil

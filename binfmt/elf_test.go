@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -101,33 +102,51 @@ func TestParseELFRealFiles(t *testing.T) {
 
 // A program header table larger than one read, and one that ends past the
 // end of the file.
-func TestParseELFLargePhdrTable(t *testing.T) {
+// TestParseELFPhdrTableLimits: the program header table is read as the
+// kernel's ELF loader reads it: entries of exactly the class's size, 64 KiB
+// at most. The largest table it loads is read; anything else is refused,
+// where debug/elf would read on.
+func TestParseELFPhdrTableLimits(t *testing.T) {
 	a := mustArch(t, "x86_64")
 	file := makeELF(elfSpec{arch: a, interp: "/lib/ld.so"})
 	f, err := parseELF(bytes.NewReader(file))
 	if err != nil || len(f.progs) != 1 {
 		t.Fatalf("fixture: %v %+v", err, f)
 	}
-	// 3000 entries of 64 bytes at offset 64 (about 190 KB): the entries
-	// past the first are PT_NULL, the first is the fixture's PT_INTERP.
-	big := bytes.Clone(file[:64])
-	big[54], big[55] = 64, 0     // e_phentsize
-	big[56], big[57] = 0xb8, 0xb // e_phnum = 3000
-	table := make([]byte, 3000*64)
-	copy(table, file[64:64+56])
-	big = append(big, table...)
-	f, err = parseELF(bytes.NewReader(big))
+	// table returns the fixture's header with n entries of size entsize at
+	// offset 64: the fixture's PT_INTERP first, PT_NULL entries after it.
+	table := func(n, entsize int) []byte {
+		b := bytes.Clone(file[:64])
+		b[54], b[55] = byte(entsize), byte(entsize>>8)
+		b[56], b[57] = byte(n), byte(n>>8)
+		tab := make([]byte, n*entsize)
+		copy(tab, file[64:64+56])
+		return append(b, tab...)
+	}
+	largest := table(maxPhdrTable/56, 56) // 1170 entries, 65520 bytes
+	f, err = parseELF(bytes.NewReader(largest))
 	if err != nil || len(f.progs) != 1 || f.progs[0].typ != ptInterp {
-		t.Fatalf("large table: %v %+v", err, f)
+		t.Fatalf("largest table the kernel loads: %v %+v", err, f)
 	}
-	if _, err := elf.NewFile(bytes.NewReader(big)); err != nil {
-		t.Fatalf("debug/elf on the large table: %v", err)
-	}
-	if _, err := parseELF(bytes.NewReader(big[:len(big)-1])); err == nil {
+	if _, err := parseELF(bytes.NewReader(largest[:len(largest)-1])); err == nil {
 		t.Fatal("a table that ends past the end of the file was accepted")
 	}
-	if _, err := elf.NewFile(bytes.NewReader(big[:len(big)-1])); err == nil {
-		t.Fatal("debug/elf accepted a table that ends past the end of the file")
+	for _, c := range []struct {
+		name     string
+		file     []byte
+		contains string
+	}{
+		{"one entry more", table(maxPhdrTable/56+1, 56), "larger than the 65536 the kernel reads"},
+		{"entries of 64 bytes", table(3000, 64), "entry size 64, not 56"},
+		{"entries of 48 bytes", table(2, 48), "entry size 48, not 56"},
+	} {
+		_, err := parseELF(bytes.NewReader(c.file))
+		if err == nil || !strings.Contains(err.Error(), c.contains) {
+			t.Errorf("%s: %v, want an error containing %q", c.name, err, c.contains)
+		}
+		if _, err := elf.NewFile(bytes.NewReader(c.file)); err != nil && c.name != "entries of 48 bytes" {
+			t.Errorf("%s: debug/elf refused it too (%v); the case shows nothing", c.name, err)
+		}
 	}
 }
 
