@@ -118,27 +118,31 @@ func clearSectionFields(data []byte) []byte {
 	return out
 }
 
-// phdrsOverlapSectionFields reports whether the program header table the
-// header of data describes covers a byte clearSectionFields changes.
-func phdrsOverlapSectionFields(data []byte) bool {
+// phdrFields decodes e_phoff, e_phentsize and e_phnum from the raw header
+// of data; ok is false when data is too short or its class or byte order
+// is unknown.
+func phdrFields(data []byte) (phoff, entsize, num uint64, ok bool) {
 	if len(data) < 64 || (data[elf.EI_DATA] != byte(elf.ELFDATA2LSB) && data[elf.EI_DATA] != byte(elf.ELFDATA2MSB)) {
-		return false
+		return 0, 0, 0, false
 	}
 	var bo binary.ByteOrder = binary.LittleEndian
 	if data[elf.EI_DATA] == byte(elf.ELFDATA2MSB) {
 		bo = binary.BigEndian
 	}
-	var phoff uint64
-	var phentsize, phnum uint64
 	switch data[elf.EI_CLASS] {
 	case byte(elf.ELFCLASS32):
-		phoff, phentsize, phnum = uint64(bo.Uint32(data[28:])), uint64(bo.Uint16(data[42:])), uint64(bo.Uint16(data[44:]))
+		return uint64(bo.Uint32(data[28:])), uint64(bo.Uint16(data[42:])), uint64(bo.Uint16(data[44:])), true
 	case byte(elf.ELFCLASS64):
-		phoff, phentsize, phnum = bo.Uint64(data[32:]), uint64(bo.Uint16(data[54:])), uint64(bo.Uint16(data[56:]))
-	default:
-		return false
+		return bo.Uint64(data[32:]), uint64(bo.Uint16(data[54:])), uint64(bo.Uint16(data[56:])), true
 	}
-	if phnum == 0 || phoff >= 64 {
+	return 0, 0, 0, false
+}
+
+// phdrsOverlapSectionFields reports whether the program header table the
+// header of data describes covers a byte clearSectionFields changes.
+func phdrsOverlapSectionFields(data []byte) bool {
+	phoff, phentsize, phnum, ok := phdrFields(data)
+	if !ok || phnum == 0 || phoff >= 64 {
 		return false
 	}
 	end := phoff + phnum*phentsize
@@ -154,23 +158,15 @@ func phdrsOverlapSectionFields(data []byte) bool {
 // non-empty program header table the kernel's ELF loader refuses: entries
 // of another size than the class's, or more than 64 KiB in all.
 func beyondKernelPhdrLimits(data []byte) bool {
-	if len(data) < 64 || (data[elf.EI_DATA] != byte(elf.ELFDATA2LSB) && data[elf.EI_DATA] != byte(elf.ELFDATA2MSB)) {
+	_, entsize, num, ok := phdrFields(data)
+	if !ok || num == 0 {
 		return false
 	}
-	var bo binary.ByteOrder = binary.LittleEndian
-	if data[elf.EI_DATA] == byte(elf.ELFDATA2MSB) {
-		bo = binary.BigEndian
+	want := uint64(56)
+	if data[elf.EI_CLASS] == byte(elf.ELFCLASS32) {
+		want = 32
 	}
-	var entsize, want, num int
-	switch data[elf.EI_CLASS] {
-	case byte(elf.ELFCLASS32):
-		entsize, num, want = int(bo.Uint16(data[42:])), int(bo.Uint16(data[44:])), 32
-	case byte(elf.ELFCLASS64):
-		entsize, num, want = int(bo.Uint16(data[54:])), int(bo.Uint16(data[56:])), 56
-	default:
-		return false
-	}
-	return num > 0 && (entsize != want || num*entsize > 64<<10)
+	return entsize != want || num*entsize > 64<<10
 }
 
 // checkAgainstDebugELF compares readELF with debug/elf on a file without
