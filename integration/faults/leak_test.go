@@ -253,8 +253,10 @@ func checkInitFds(t *testing.T, pid int, fifo string) {
 
 // checkRunFds checks a foreground "crossrun run": it may hold stdio, the Go
 // runtime's poller and cgroup CPU files, a pidfd on init, the lock on its
-// state directory and the read-only view of its own binary, all but stdio
-// close-on-exec; a socket, pipe, fifo or file of the bundle is a leak.
+// state directory, the read-only view of its own binary and both ends of
+// one pipe (the signal relay's, internal/sigrelay), all but stdio
+// close-on-exec; a socket, another pipe, a fifo or a file of the bundle is
+// a leak.
 func checkRunFds(t *testing.T, pid int, stateDir string) {
 	t.Helper()
 	self, err := os.Stat(harness.Bin)
@@ -262,6 +264,7 @@ func checkRunFds(t *testing.T, pid int, stateDir string) {
 		t.Fatal(err)
 	}
 	var held []string
+	pipes := map[string][]string{} // pipe:[inode] -> descriptors
 	for _, fd := range fdList(t, pid) {
 		link, cloexec := fdInfo(pid, fd)
 		held = append(held, fd+"->"+link)
@@ -272,6 +275,8 @@ func checkRunFds(t *testing.T, pid int, stateDir string) {
 			t.Errorf("foreground crossrun (pid %d): descriptor %s -> %s is not close-on-exec", pid, fd, link)
 		}
 		switch {
+		case strings.HasPrefix(link, "pipe:["):
+			pipes[link] = append(pipes[link], fd)
 		case link == "anon_inode:[eventpoll]", link == "anon_inode:[eventfd]", link == "anon_inode:[pidfd]":
 		case strings.HasPrefix(link, "/sys/fs/cgroup/") &&
 			(strings.HasSuffix(link, "/cpu.cfs_quota_us") || strings.HasSuffix(link, "/cpu.cfs_period_us") || strings.HasSuffix(link, "/cpu.max")):
@@ -282,6 +287,11 @@ func checkRunFds(t *testing.T, pid int, stateDir string) {
 				continue
 			}
 			t.Errorf("foreground crossrun (pid %d) holds an unexpected descriptor %s -> %s", pid, fd, link)
+		}
+	}
+	for link, fds := range pipes {
+		if len(pipes) > 1 || len(fds) != 2 {
+			t.Errorf("foreground crossrun (pid %d) holds descriptors %v -> %s: only the two ends of the signal relay's pipe are expected", pid, fds, link)
 		}
 	}
 	t.Logf("foreground crossrun holds: %s", strings.Join(held, " "))
