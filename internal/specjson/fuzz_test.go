@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // FuzzDecodeSpec checks that DecodeSpec agrees with json.Unmarshal on any
@@ -18,26 +16,24 @@ func FuzzDecodeSpec(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := DecodeSpec(data)
-		want := new(specs.Spec)
-		wantErr := json.Unmarshal(data, want)
-		if !reflect.DeepEqual(err, wantErr) {
-			t.Fatalf("error\n got: %v\nwant: %v", err, wantErr)
-		}
-		if !reflect.DeepEqual(got, want) {
-			g, _ := json.Marshal(got)
-			w, _ := json.Marshal(want)
-			t.Fatalf("value differs\n got: %s\nwant: %s", g, w)
-		}
-		if err != nil {
-			return
-		}
-		enc, err := EncodeSpec(got)
-		wantEnc, wantErr := json.Marshal(want)
-		if !reflect.DeepEqual(err, wantErr) || !bytes.Equal(enc, wantEnc) {
-			t.Fatalf("encoding differs\n got: %s, %v\nwant: %s, %v", enc, err, wantEnc, wantErr)
-		}
+		checkDecodeEncode(t, "input", data)
 	})
+}
+
+// checkDecodeEncode checks DecodeSpec against json.Unmarshal on data
+// (checkDecode) and, when data decodes, EncodeSpec against json.Marshal
+// on the result.
+func checkDecodeEncode(t *testing.T, name string, data []byte) {
+	t.Helper()
+	got, err, _ := checkDecode(t, name, data)
+	if t.Failed() || err != nil {
+		return
+	}
+	enc, err := EncodeSpec(got)
+	wantEnc, wantErr := json.Marshal(got) // got equals json.Unmarshal's value
+	if !reflect.DeepEqual(err, wantErr) || !bytes.Equal(enc, wantEnc) {
+		t.Errorf("%s: encoding differs\n got: %s, %v\nwant: %s, %v", name, enc, err, wantEnc, wantErr)
+	}
 }
 
 // fragmentTemplates place a fuzzed fragment where the fast path reads
@@ -69,24 +65,8 @@ func FuzzDecodeFragment(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frag string) {
 		for _, tmpl := range fragmentTemplates {
 			data := []byte(strings.ReplaceAll(tmpl, "%s", frag))
-			got, err := DecodeSpec(data)
-			want := new(specs.Spec)
-			wantErr := json.Unmarshal(data, want)
-			if !reflect.DeepEqual(err, wantErr) {
-				t.Fatalf("%s: error\n got: %v\nwant: %v", data, err, wantErr)
-			}
-			if !reflect.DeepEqual(got, want) {
-				g, _ := json.Marshal(got)
-				w, _ := json.Marshal(want)
-				t.Fatalf("%s: value differs\n got: %s\nwant: %s", data, g, w)
-			}
-			if err != nil {
-				continue
-			}
-			enc, err := EncodeSpec(got)
-			wantEnc, wantErr := json.Marshal(want)
-			if !reflect.DeepEqual(err, wantErr) || !bytes.Equal(enc, wantEnc) {
-				t.Fatalf("%s: encoding differs\n got: %s, %v\nwant: %s, %v", data, enc, err, wantEnc, wantErr)
+			if checkDecodeEncode(t, string(data), data); t.Failed() {
+				return
 			}
 		}
 	})

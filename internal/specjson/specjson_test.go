@@ -29,11 +29,10 @@ func traceFallback(f func()) (why string) {
 }
 
 // checkDecode decodes data with DecodeSpec and with json.Unmarshal,
-// reports any difference, and returns the fallback reason ("" for the
-// fast path).
-func checkDecode(t *testing.T, name string, data []byte) (got *specs.Spec, why string) {
+// reports any difference, and returns what DecodeSpec returned and the
+// fallback reason ("" for the fast path).
+func checkDecode(t *testing.T, name string, data []byte) (got *specs.Spec, err error, why string) {
 	t.Helper()
-	var err error
 	why = traceFallback(func() { got, err = DecodeSpec(data) })
 	want := new(specs.Spec)
 	wantErr := json.Unmarshal(data, want)
@@ -45,7 +44,7 @@ func checkDecode(t *testing.T, name string, data []byte) (got *specs.Spec, why s
 		w, _ := json.Marshal(want)
 		t.Errorf("%s: value differs from encoding/json's (fallback: %q)\n got: %s\nwant: %s", name, why, g, w)
 	}
-	return got, why
+	return got, err, why
 }
 
 func testdataFiles(t testing.TB) map[string][]byte {
@@ -74,7 +73,7 @@ func testdataFiles(t testing.TB) map[string][]byte {
 func TestDecodeTestdata(t *testing.T) {
 	for name, data := range testdataFiles(t) {
 		t.Run(name, func(t *testing.T) {
-			_, why := checkDecode(t, name, data)
+			_, _, why := checkDecode(t, name, data)
 			wantFallback := strings.HasPrefix(name, "fallback-")
 			if wantFallback && why == "" {
 				t.Errorf("decoded by the fast path; want encoding/json")
@@ -206,7 +205,7 @@ func TestDecodeCases(t *testing.T) {
 		{`{"linux":{"seccomp":{"syscalls":[{"args":[{"index":-1}]}]}}}`, true},
 	}
 	for _, tc := range tests {
-		_, why := checkDecode(t, tc.in, []byte(tc.in))
+		_, _, why := checkDecode(t, tc.in, []byte(tc.in))
 		if tc.fallback && why == "" {
 			t.Errorf("%q: decoded by the fast path; want encoding/json", tc.in)
 		}
