@@ -92,7 +92,7 @@ func relaySignals(sigs chan os.Signal) (ready, rest func()) {
 	for _, s := range left {
 		if isCommonSignal(s) {
 			early = append(early, s)
-		} else if !notRelayed[s] {
+		} else if !notRelayed(s) {
 			late = append(late, s)
 		}
 	}
@@ -118,11 +118,15 @@ func relaySignals(sigs chan os.Signal) (ready, rest func()) {
 	return ready, rest
 }
 
-// notRelayed are not asked of os/signal: SIGKILL and SIGSTOP cannot be
-// caught, forwardAndWait drops SIGCHLD and SIGURG (the Go scheduler's), and
-// os/signal never delivers SIGPROF.
-var notRelayed = map[unix.Signal]bool{
-	unix.SIGKILL: true, unix.SIGSTOP: true, unix.SIGCHLD: true, unix.SIGURG: true, unix.SIGPROF: true,
+// notRelayed reports the signals not asked of os/signal: SIGKILL and
+// SIGSTOP cannot be caught, forwardAndWait drops SIGCHLD and SIGURG (the Go
+// scheduler's), and os/signal never delivers SIGPROF.
+func notRelayed(s unix.Signal) bool {
+	switch s {
+	case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPROF:
+		return true
+	}
+	return false
 }
 
 // maxSignal is the highest signal number on Linux (SIGRTMAX).

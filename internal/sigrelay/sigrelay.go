@@ -20,26 +20,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runtimeOwned are never caught here: SIGURG is the Go scheduler's
-// preemption signal, SIGPROF its profiler's, SIGCHLD tells about crossrun's
-// own children, and the rest report faults (a user-sent one is relayed by
-// os/signal, which tells the two apart). SIGKILL and SIGSTOP cannot be
-// caught at all.
-var runtimeOwned = map[unix.Signal]bool{
-	unix.SIGURG: true, unix.SIGPROF: true, unix.SIGCHLD: true,
-	unix.SIGILL: true, unix.SIGTRAP: true, unix.SIGBUS: true, unix.SIGFPE: true,
-	unix.SIGSEGV: true, unix.SIGSYS: true,
-	unix.SIGKILL: true, unix.SIGSTOP: true,
+// runtimeOwned reports the signals never caught here: SIGURG is the Go
+// scheduler's preemption signal, SIGPROF its profiler's, SIGCHLD tells
+// about crossrun's own children, and the rest report faults (a user-sent
+// one is relayed by os/signal, which tells the two apart). SIGKILL and
+// SIGSTOP cannot be caught at all. A switch, not a map: a map literal is
+// built at every process start, init's included.
+func runtimeOwned(s unix.Signal) bool {
+	switch s {
+	case unix.SIGURG, unix.SIGPROF, unix.SIGCHLD,
+		unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV, unix.SIGSYS,
+		unix.SIGKILL, unix.SIGSTOP:
+		return true
+	}
+	return false
 }
 
 // Catch starts delivering the signals of set to sigs and returns those of
-// set it left alone, in the order of set: the runtime's own (runtimeOwned), any the C library
-// keeps for itself, and all of them in a build without cgo. It is meant to
-// be called once per process; signals already caught stay caught.
+// set it left alone, in the order of set: the runtime's own
+// (runtimeOwned), any the C library keeps for itself, and all of them in a
+// build without cgo. It is meant to be called once per process; signals
+// already caught stay caught.
 func Catch(sigs chan<- os.Signal, set []unix.Signal) (left []unix.Signal) {
 	var want []unix.Signal
 	for _, s := range set {
-		if !runtimeOwned[s] {
+		if !runtimeOwned(s) {
 			want = append(want, s)
 		}
 	}
@@ -50,7 +55,7 @@ func Catch(sigs chan<- os.Signal, set []unix.Signal) (left []unix.Signal) {
 		}
 	}
 	for _, s := range set {
-		if runtimeOwned[s] || refused[s] {
+		if runtimeOwned(s) || refused[s] {
 			left = append(left, s)
 		}
 	}
