@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/crossrun/crossrun/internal/cli"
+	"github.com/crossrun/crossrun/internal/timerslack"
 
 	"github.com/crossrun/crossrun/libcontainer"
 )
@@ -62,15 +63,21 @@ array and takes no ps options.`,
 		if len(psArgs) == 0 {
 			psArgs = []string{"-ef"}
 		}
-		out, err := exec.Command("ps", psArgs...).Output()
+		var out, stderr strings.Builder
+		cmd := exec.Command("ps", psArgs...)
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		err = timerslack.Do(cmd.Start)
+		if err == nil {
+			err = cmd.Wait()
+		}
 		if err != nil {
 			var ee *exec.ExitError
-			if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-				return fmt.Errorf("ps %s: %v: %s", strings.Join(psArgs, " "), err, strings.TrimSpace(string(ee.Stderr)))
+			if errors.As(err, &ee) && stderr.Len() > 0 {
+				return fmt.Errorf("ps %s: %v: %s", strings.Join(psArgs, " "), err, strings.TrimSpace(stderr.String()))
 			}
 			return fmt.Errorf("ps %s: %w", strings.Join(psArgs, " "), err)
 		}
-		table, err := filterPsTable(string(out), pids)
+		table, err := filterPsTable(out.String(), pids)
 		if err != nil {
 			return err
 		}

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -371,5 +373,70 @@ func TestContainerHooks(t *testing.T) {
 	data, err = os.ReadFile(filepath.Join(b.Dir, "rootfs/tmp/startContainer"))
 	if err != nil || !strings.Contains(string(data), `"status":"created"`) {
 		t.Errorf("startContainer hook: %q %v", data, err)
+	}
+}
+
+// TestTimerSlackNotPassedOn: crossrun runs its own threads with a raised
+// timer slack (internal/timerslack), but whatever it starts must have the
+// slack crossrun was started with. crossrun is started here with an unusual
+// one; the container's process, a process exec runs, and hooks of every
+// kind (run by create, start and delete, and by init in the container)
+// report theirs.
+func TestTimerSlackNotPassedOn(t *testing.T) {
+	const slack = 77777
+	out := t.TempDir()
+	b := newBundle(t, "sh", "-c", "cat /proc/self/timerslack_ns > /tmp/process; exec sleep 60")
+	hook := func(dir, name string) []specs.Hook {
+		return []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat /proc/self/timerslack_ns > " + filepath.Join(dir, name)}}}
+	}
+	b.Spec.Hooks = &specs.Hooks{
+		Prestart:        hook(out, "prestart"),
+		CreateRuntime:   hook(out, "createRuntime"),
+		CreateContainer: hook(out, "createContainer"),
+		StartContainer:  hook("/tmp", "startContainer"), // inside the container
+		Poststart:       hook(out, "poststart"),
+		Poststop:        hook(out, "poststop"),
+	}
+	b.Spec.Root.Readonly = false
+	b.Save(t)
+	id := "timerslack"
+	cleanupContainer(t, id)
+
+	// Each crossrun is forked from this thread, with its slack.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, slack, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(prev), 0, 0, 0)
+	mustRun(t, "create", "--bundle", b.Dir, id)
+	mustRun(t, "start", id)
+	got := map[string]string{"exec": mustRun(t, "exec", id, "cat", "/proc/self/timerslack_ns").Stdout}
+	processFile := filepath.Join(b.Dir, "rootfs/tmp/process")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if data, err := os.ReadFile(processFile); err == nil && len(data) > 0 {
+			got["process"] = string(data)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container's process did not write %s", processFile)
+		}
+	}
+	mustRun(t, "delete", "--force", id)
+
+	for _, name := range []string{"prestart", "createRuntime", "createContainer", "poststart", "poststop"} {
+		data, _ := os.ReadFile(filepath.Join(out, name))
+		got[name] = string(data)
+	}
+	data, _ := os.ReadFile(filepath.Join(b.Dir, "rootfs/tmp/startContainer"))
+	got["startContainer"] = string(data)
+	for name, v := range got {
+		if strings.TrimSpace(v) != strconv.Itoa(slack) {
+			t.Errorf("%s: timer slack %q, want %d (the one crossrun was started with)", name, v, slack)
+		}
 	}
 }

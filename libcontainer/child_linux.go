@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/internal/timerslack"
 )
 
 // child is a process crossrun starts from its own binary: init, or the
@@ -58,10 +60,14 @@ func (c *child) Start() error {
 	for _, f := range c.ExtraFiles {
 		files = append(files, f.Fd())
 	}
-	pid, _, err := syscall.StartProcess(c.Path, c.Args, &syscall.ProcAttr{
-		Env:   c.Env,
-		Files: files,
-		Sys:   c.SysProcAttr,
+	var pid int
+	err := timerslack.Do(func() (err error) {
+		pid, _, err = syscall.StartProcess(c.Path, c.Args, &syscall.ProcAttr{
+			Env:   c.Env,
+			Files: files,
+			Sys:   c.SysProcAttr,
+		})
+		return err
 	})
 	runtime.KeepAlive(std)
 	runtime.KeepAlive(c.ExtraFiles)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crossrun/crossrun/binfmt"
+	"github.com/crossrun/crossrun/internal/timerslack"
 )
 
 // isExecInit reports whether this re-executed crossrun is a process being
@@ -98,6 +99,11 @@ func runExecInit(sock *syncSocket) (int, error) {
 	execPath, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
 		return 127, err
+	}
+	// The process is to start with the timer slack crossrun was started
+	// with (this thread execs it); set before any seccomp filter.
+	if err := timerslack.Restore(); err != nil {
+		return 1, err
 	}
 	if err := dropBoundingSet(p.Capabilities); err != nil {
 		return 1, err

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/internal/timerslack"
 )
 
 // The init process is this binary re-executed. A process inside the
@@ -145,7 +147,7 @@ func RunFromProtectedView() error {
 	}
 	env := append(os.Environ(), envReexec+"=1")
 	path := "/proc/self/fd/" + strconv.Itoa(int(exe.Fd()))
-	if err := unix.Exec(path, os.Args, env); err != nil {
+	if err := timerslack.Exec(path, os.Args, env); err != nil {
 		return fmt.Errorf("re-execute crossrun through its read-only view: %w", err)
 	}
 	return nil

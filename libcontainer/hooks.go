@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/crossrun/crossrun/internal/specjson"
+	"github.com/crossrun/crossrun/internal/timerslack"
 )
 
 // RunHooks runs each hook in order with the container state on its stdin,
@@ -73,7 +74,10 @@ func runHook(h specs.Hook, state []byte) error {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	err := timerslack.Do(cmd.Start)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("timed out after %ds", *h.Timeout)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/crossrun/crossrun/internal/timerslack"
 	"github.com/crossrun/crossrun/libcontainer/cgroups"
 	"github.com/crossrun/crossrun/libcontainer/rootfs"
 	"github.com/crossrun/crossrun/seccomp"
@@ -196,6 +197,12 @@ func runInit(sock *syncSocket) error {
 		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + st.boot.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
 			return fmt.Errorf("join a new session keyring: %w", err)
 		}
+	}
+	// This thread execs the container's program, which is to start with
+	// the timer slack crossrun was started with, not crossrun's own; set
+	// before any seccomp filter, which might deny prctl.
+	if err := timerslack.Restore(); err != nil {
+		return err
 	}
 	if err := prepareSeccomp(st); err != nil {
 		return err
