@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -368,7 +370,7 @@ func (c *Container) destroy() error {
 	var errs []error
 	if m := c.cgroup(); m != nil {
 		if err := destroyCgroup(m); err != nil {
-			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+			errs = append(errs, err) // names the cgroup already
 		}
 	}
 	if c.state.Config != nil && c.state.Config.Hooks != nil && len(c.state.Config.Hooks.Poststop) > 0 {
@@ -463,16 +465,25 @@ func List(root string) ([]string, error) {
 
 // destroyCgroup removes a cgroup whose processes have been killed. Killed
 // processes leave their cgroup a moment after the signal, so removal is
-// retried, with the survivors killed again, for a bounded time.
+// retried, with the survivors killed again, for a bounded time. A cgroup
+// still busy then is reported with the processes that hold it.
 func destroyCgroup(m cgroups.Manager) error {
-	deadline := time.Now().Add(10 * time.Second)
+	return destroyCgroupWithin(m, 10*time.Second)
+}
+
+func destroyCgroupWithin(m cgroups.Manager, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
 	delay := time.Millisecond
 	for {
 		err := m.Destroy()
-		if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+		if err == nil || !errors.Is(err, unix.EBUSY) {
 			return err
 		}
-		if pids, perr := m.Pids(); perr == nil && len(pids) > 0 {
+		pids, perr := m.Pids()
+		if time.Now().After(deadline) {
+			return cgroupBusy(err, pids, limit)
+		}
+		if perr == nil && len(pids) > 0 {
 			_ = m.KillAll(unix.SIGKILL)
 		}
 		time.Sleep(delay)
@@ -480,4 +491,66 @@ func destroyCgroup(m cgroups.Manager) error {
 			delay *= 2
 		}
 	}
+}
+
+// cgroupBusy explains a cgroup that could not be removed: which processes
+// are still in it (at most five named), or that none is.
+func cgroupBusy(err error, pids []int, limit time.Duration) error {
+	if len(pids) == 0 {
+		return fmt.Errorf("%w: no process is left in it after %v, yet the kernel still counts it in use (a process exiting slowly, or a cgroup made inside it that cannot be removed); run delete --force again later", err, limit)
+	}
+	var names []string
+	stuck := false
+	for i, pid := range pids {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(pids)-i))
+			break
+		}
+		name, state := describeProcess(pid)
+		names = append(names, name)
+		stuck = stuck || state == "D"
+	}
+	procs, them := "1 process is", "it has"
+	if len(pids) > 1 {
+		procs, them = fmt.Sprintf("%d processes are", len(pids)), "they have"
+	}
+	hint := ""
+	if stuck {
+		hint = "; a process in uninterruptible sleep (D) dies only when what it waits for (often I/O) ends"
+	}
+	return fmt.Errorf("%w: %s still in it %v after SIGKILL: %s%s; run delete --force again once %s exited", err, procs, limit, strings.Join(names, ", "), hint, them)
+}
+
+// readProcStat reads /proc/PID/stat (a variable for the tests).
+var readProcStat = func(pid int) ([]byte, error) {
+	return os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+}
+
+// describeProcess names a process for an error: pid, command and state,
+// from /proc/PID/stat. It also returns the state letter ("" if unknown).
+func describeProcess(pid int) (string, string) {
+	data, err := readProcStat(pid)
+	if err != nil {
+		return "pid " + strconv.Itoa(pid), ""
+	}
+	s := string(data)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || len(s) < end+3 {
+		return "pid " + strconv.Itoa(pid), ""
+	}
+	state := s[end+2 : end+3]
+	what := "state " + state
+	switch state {
+	case "R":
+		what = "R, running"
+	case "S":
+		what = "S, sleeping"
+	case "D":
+		what = "D, uninterruptible sleep"
+	case "Z":
+		what = "Z, zombie"
+	case "T", "t":
+		what = state + ", stopped"
+	}
+	return fmt.Sprintf("pid %d %q (%s)", pid, s[open+1:end], what), state
 }

@@ -139,7 +139,7 @@ func Create(opts CreateOptions) (_ *Container, _ *Process, err error) {
 		if cg != nil {
 			_ = cg.KillAll(unix.SIGKILL)
 			if derr := destroyCgroup(cg); derr != nil {
-				logrus.Warnf("remove cgroup after failed create: %v", derr)
+				logrus.Warnf("after a failed create: %v", derr)
 			}
 		}
 		os.RemoveAll(dir)

@@ -1,0 +1,101 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crossrun/crossrun/libcontainer/cgroups"
+)
+
+// busyCgroup is a cgroup whose removal fails with EBUSY until busy reaches
+// zero (never, when negative), with pids in it. Only the methods
+// destroyCgroup calls are implemented.
+type busyCgroup struct {
+	cgroups.Manager
+	busy  int
+	pids  []int
+	kills int
+}
+
+func (b *busyCgroup) Destroy() error {
+	if b.busy == 0 {
+		return nil
+	}
+	b.busy--
+	return fmt.Errorf("remove cgroup /sys/fs/cgroup/pids/x: %w", unix.EBUSY)
+}
+func (b *busyCgroup) Pids() ([]int, error)          { return b.pids, nil }
+func (b *busyCgroup) KillAll(sig unix.Signal) error { b.kills++; return nil }
+
+func TestDestroyCgroupRetries(t *testing.T) {
+	m := &busyCgroup{busy: 3, pids: []int{os.Getpid()}}
+	if err := destroyCgroupWithin(m, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if m.kills != 3 {
+		t.Errorf("%d kills for 3 busy removals, want 3", m.kills)
+	}
+}
+
+// TestDestroyCgroupBusyNamesProcesses: a cgroup that stays busy is
+// reported on one line with the processes still in it, by pid, command and
+// state, or with the fact that none is.
+func TestDestroyCgroupBusyNamesProcesses(t *testing.T) {
+	self := os.Getpid()
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm := string(stat[strings.IndexByte(string(stat), '(')+1 : strings.LastIndexByte(string(stat), ')')])
+
+	m := &busyCgroup{busy: -1, pids: []int{self, self, self, self, self, self, self}}
+	err = destroyCgroupWithin(m, 20*time.Millisecond)
+	if !errors.Is(err, unix.EBUSY) {
+		t.Fatalf("error %v, want EBUSY kept", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"remove cgroup /sys/fs/cgroup/pids/x: device or resource busy",
+		"7 processes are still in it",
+		fmt.Sprintf("pid %d %q (", self, comm), // its main thread runs or sleeps
+		"and 2 more",
+		"run delete --force again once they have exited",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if strings.Count(msg, "pid "+strconv.Itoa(self)) != 5 {
+		t.Errorf("message %q names the process %d times, want 5", msg, strings.Count(msg, "pid "+strconv.Itoa(self)))
+	}
+	if strings.Contains(msg, "uninterruptible") {
+		t.Errorf("message %q explains state D, which no process is in", msg)
+	}
+	if strings.Contains(msg, "\n") || m.kills == 0 {
+		t.Errorf("message %q on more than one line, or no kill (%d)", msg, m.kills)
+	}
+
+	// A process in uninterruptible sleep, which SIGKILL does not end at
+	// once, is explained.
+	defer func(f func(int) ([]byte, error)) { readProcStat = f }(readProcStat)
+	readProcStat = func(pid int) ([]byte, error) { return []byte("4242 (cp) D 1 4242 4242 0 -1"), nil }
+	m = &busyCgroup{busy: -1, pids: []int{4242}}
+	msg = destroyCgroupWithin(m, 20*time.Millisecond).Error()
+	if !strings.Contains(msg, `1 process is still in it`) || !strings.Contains(msg, `pid 4242 "cp" (D, uninterruptible sleep)`) ||
+		!strings.Contains(msg, "dies only when what it waits for") || !strings.Contains(msg, "once it has exited") {
+		t.Errorf("process in state D: %q", msg)
+	}
+
+	m = &busyCgroup{busy: -1}
+	msg = destroyCgroupWithin(m, 20*time.Millisecond).Error()
+	if !strings.Contains(msg, "no process is left in it") || m.kills != 0 {
+		t.Errorf("empty busy cgroup: %q, %d kills", msg, m.kills)
+	}
+}
