@@ -367,9 +367,21 @@ func (c *Container) killAll() {
 // destroy removes the cgroup and the state directory and runs the poststop
 // hooks.
 func (c *Container) destroy() error {
+	return c.destroyWith(c.cgroup())
+}
+
+// destroyWith is destroy with the container's cgroup manager m (nil when
+// it has none). A cgroup that processes still hold keeps the state
+// directory, so that a later delete finds the cgroup again; the poststop
+// hooks wait for that delete.
+func (c *Container) destroyWith(m cgroups.Manager) error {
 	var errs []error
-	if m := c.cgroup(); m != nil {
+	if m != nil {
 		if err := destroyCgroup(m); err != nil {
+			if errors.Is(err, unix.EBUSY) {
+				c.Release()
+				return err
+			}
 			errs = append(errs, err) // names the cgroup already
 		}
 	}
@@ -463,15 +475,16 @@ func List(root string) ([]string, error) {
 	return ids, nil
 }
 
+// cgroupRemoveLimit bounds how long destroyCgroup retries (a variable for
+// the tests).
+var cgroupRemoveLimit = 10 * time.Second
+
 // destroyCgroup removes a cgroup whose processes have been killed. Killed
 // processes leave their cgroup a moment after the signal, so removal is
 // retried, with the survivors killed again, for a bounded time. A cgroup
 // still busy then is reported with the processes that hold it.
 func destroyCgroup(m cgroups.Manager) error {
-	return destroyCgroupWithin(m, 10*time.Second)
-}
-
-func destroyCgroupWithin(m cgroups.Manager, limit time.Duration) error {
+	limit := cgroupRemoveLimit
 	deadline := time.Now().Add(limit)
 	delay := time.Millisecond
 	for {

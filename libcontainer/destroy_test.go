@@ -34,9 +34,16 @@ func (b *busyCgroup) Destroy() error {
 func (b *busyCgroup) Pids() ([]int, error)          { return b.pids, nil }
 func (b *busyCgroup) KillAll(sig unix.Signal) error { b.kills++; return nil }
 
+// shortRemoveLimit makes destroyCgroup give up after 20 ms for the test.
+func shortRemoveLimit(t *testing.T) {
+	old := cgroupRemoveLimit
+	cgroupRemoveLimit = 20 * time.Millisecond
+	t.Cleanup(func() { cgroupRemoveLimit = old })
+}
+
 func TestDestroyCgroupRetries(t *testing.T) {
 	m := &busyCgroup{busy: 3, pids: []int{os.Getpid()}}
-	if err := destroyCgroupWithin(m, 10*time.Second); err != nil {
+	if err := destroyCgroup(m); err != nil {
 		t.Fatal(err)
 	}
 	if m.kills != 3 {
@@ -48,6 +55,7 @@ func TestDestroyCgroupRetries(t *testing.T) {
 // reported on one line with the processes still in it, by pid, command and
 // state, or with the fact that none is.
 func TestDestroyCgroupBusyNamesProcesses(t *testing.T) {
+	shortRemoveLimit(t)
 	self := os.Getpid()
 	stat, err := os.ReadFile("/proc/self/stat")
 	if err != nil {
@@ -56,7 +64,7 @@ func TestDestroyCgroupBusyNamesProcesses(t *testing.T) {
 	comm := string(stat[strings.IndexByte(string(stat), '(')+1 : strings.LastIndexByte(string(stat), ')')])
 
 	m := &busyCgroup{busy: -1, pids: []int{self, self, self, self, self, self, self}}
-	err = destroyCgroupWithin(m, 20*time.Millisecond)
+	err = destroyCgroup(m)
 	if !errors.Is(err, unix.EBUSY) {
 		t.Fatalf("error %v, want EBUSY kept", err)
 	}
@@ -87,15 +95,62 @@ func TestDestroyCgroupBusyNamesProcesses(t *testing.T) {
 	defer func(f func(int) ([]byte, error)) { readProcStat = f }(readProcStat)
 	readProcStat = func(pid int) ([]byte, error) { return []byte("4242 (cp) D 1 4242 4242 0 -1"), nil }
 	m = &busyCgroup{busy: -1, pids: []int{4242}}
-	msg = destroyCgroupWithin(m, 20*time.Millisecond).Error()
+	msg = destroyCgroup(m).Error()
 	if !strings.Contains(msg, `1 process is still in it`) || !strings.Contains(msg, `pid 4242 "cp" (D, uninterruptible sleep)`) ||
 		!strings.Contains(msg, "dies only when what it waits for") || !strings.Contains(msg, "once it has exited") {
 		t.Errorf("process in state D: %q", msg)
 	}
 
 	m = &busyCgroup{busy: -1}
-	msg = destroyCgroupWithin(m, 20*time.Millisecond).Error()
+	msg = destroyCgroup(m).Error()
 	if !strings.Contains(msg, "no process is left in it") || m.kills != 0 {
 		t.Errorf("empty busy cgroup: %q, %d kills", msg, m.kills)
 	}
 }
+
+// TestDestroyKeepsStateOfBusyCgroup: a cgroup processes still hold keeps
+// the state directory, so that "delete --force" can be run again as the
+// error says; any other failure to remove the cgroup does not.
+func TestDestroyKeepsStateOfBusyCgroup(t *testing.T) {
+	shortRemoveLimit(t)
+	for _, tc := range []struct {
+		name      string
+		m         cgroups.Manager
+		wantErr   bool
+		stateKept bool
+	}{
+		{"busy", &busyCgroup{busy: -1, pids: []int{os.Getpid()}}, true, true},
+		{"busy for a moment", &busyCgroup{busy: 2}, false, false},
+		{"other error", failingCgroup{err: unix.EACCES}, true, false},
+		{"removed", &busyCgroup{}, false, false},
+		{"no cgroup", nil, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir() + "/c1"
+			if err := os.Mkdir(dir, 0o711); err != nil {
+				t.Fatal(err)
+			}
+			if err := writeState(dir, &State{ID: "c1"}); err != nil {
+				t.Fatal(err)
+			}
+			c := &Container{dir: dir, state: &State{ID: "c1"}}
+			err := c.destroyWith(tc.m)
+			if (err != nil) != tc.wantErr {
+				t.Errorf("error %v, want one: %v", err, tc.wantErr)
+			}
+			_, serr := os.Stat(dir + "/" + stateFile)
+			if kept := serr == nil; kept != tc.stateKept {
+				t.Errorf("state kept: %v, want %v", kept, tc.stateKept)
+			}
+		})
+	}
+}
+
+type failingCgroup struct {
+	cgroups.Manager
+	err error
+}
+
+func (f failingCgroup) Destroy() error                { return fmt.Errorf("remove cgroup /x: %w", f.err) }
+func (f failingCgroup) Pids() ([]int, error)          { return nil, nil }
+func (f failingCgroup) KillAll(sig unix.Signal) error { return nil }
