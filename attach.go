@@ -129,9 +129,6 @@ func notRelayed(s unix.Signal) bool {
 	return false
 }
 
-// maxSignal is the highest signal number on Linux (SIGRTMAX).
-const maxSignal = unix.Signal(64)
-
 // commonSignals are relayed from before the container's process starts.
 var commonSignals = []unix.Signal{
 	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,

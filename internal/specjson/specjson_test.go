@@ -3,6 +3,7 @@ package specjson
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -356,7 +357,7 @@ func TestEncodeCases(t *testing.T) {
 		},
 		"limits": {
 			Process: &specs.Process{
-				OOMScoreAdj: ptr(-9223372036854775808),
+				OOMScoreAdj: ptr(math.MinInt), // int: 32 bits on some platforms
 				User:        specs.User{UID: 4294967295, AdditionalGids: []uint32{0, 4294967295}},
 				Rlimits:     []specs.POSIXRlimit{{Hard: 18446744073709551615}},
 				Scheduler:   &specs.Scheduler{Nice: -2147483648, Priority: 2147483647},

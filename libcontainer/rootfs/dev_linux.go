@@ -235,8 +235,8 @@ func checkPtySlave(fd int) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR {
 		return fmt.Errorf("console path is not a character device (mode %#o)", st.Mode)
 	}
-	if maj := unix.Major(st.Rdev); maj < ptySlaveMajorFirst || maj > ptySlaveMajorLast {
-		return fmt.Errorf("console path is device %d:%d, not a pty slave", maj, unix.Minor(st.Rdev))
+	if maj := unix.Major(uint64(st.Rdev)); maj < ptySlaveMajorFirst || maj > ptySlaveMajorLast {
+		return fmt.Errorf("console path is device %d:%d, not a pty slave", maj, unix.Minor(uint64(st.Rdev)))
 	}
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {

@@ -108,8 +108,8 @@ func TestDefaultSpec(t *testing.T) {
 				t.Errorf("%s: %v", d.Path, err)
 				continue
 			}
-			if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != uint32(d.Major) || unix.Minor(st.Rdev) != uint32(d.Minor) || st.Mode&0o777 != 0o666 {
-				t.Errorf("%s: mode %#o device %d:%d, want char %d:%d 0666", d.Path, st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev), d.Major, d.Minor)
+			if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(uint64(st.Rdev)) != uint32(d.Major) || unix.Minor(uint64(st.Rdev)) != uint32(d.Minor) || st.Mode&0o777 != 0o666 {
+				t.Errorf("%s: mode %#o device %d:%d, want char %d:%d 0666", d.Path, st.Mode, unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)), d.Major, d.Minor)
 			}
 		}
 		links := map[string]string{"/dev/ptmx": "pts/ptmx", "/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0", "/dev/stdout": "/proc/self/fd/1", "/dev/stderr": "/proc/self/fd/2"}
@@ -198,7 +198,7 @@ func TestReadonlyRootAndDev(t *testing.T) {
 			t.Errorf("/dev/shm must stay writable: %v", err)
 		}
 		var st unix.Stat_t
-		if err := unix.Stat("/dev/null", &st); err != nil || st.Rdev != unix.Mkdev(1, 3) {
+		if err := unix.Stat("/dev/null", &st); err != nil || uint64(st.Rdev) != unix.Mkdev(1, 3) {
 			t.Errorf("/dev/null on read-only /dev: %v", err)
 		}
 		mounts := mountsByPoint(t)
@@ -466,8 +466,8 @@ func TestDevicesAndUserNSBinds(t *testing.T) {
 		if err := unix.Lstat(r1+"/dev/fuse", &st); err != nil {
 			t.Fatal(err)
 		}
-		if st.Mode != unix.S_IFCHR|0o600 || st.Rdev != unix.Mkdev(10, 229) || st.Uid != uid || st.Gid != gid {
-			t.Errorf("/dev/fuse: mode %#o rdev %d:%d owner %d:%d", st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev), st.Uid, st.Gid)
+		if st.Mode != unix.S_IFCHR|0o600 || uint64(st.Rdev) != unix.Mkdev(10, 229) || st.Uid != uid || st.Gid != gid {
+			t.Errorf("/dev/fuse: mode %#o rdev %d:%d owner %d:%d", st.Mode, unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)), st.Uid, st.Gid)
 		}
 		if err := unix.Lstat(r1+"/dev/sub/fifo", &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
 			t.Errorf("/dev/sub/fifo: mode %#o, %v", st.Mode, err)
@@ -484,8 +484,8 @@ func TestDevicesAndUserNSBinds(t *testing.T) {
 		}
 		mounts := mountsByPoint(t)
 		expectMount(t, mounts, r2+"/dev/null", "")
-		if err := unix.Stat(r2+"/dev/null", &st); err != nil || st.Rdev != unix.Mkdev(1, 3) {
-			t.Errorf("bound /dev/null: rdev %d:%d, %v", unix.Major(st.Rdev), unix.Minor(st.Rdev), err)
+		if err := unix.Stat(r2+"/dev/null", &st); err != nil || uint64(st.Rdev) != unix.Mkdev(1, 3) {
+			t.Errorf("bound /dev/null: rdev %d:%d, %v", unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)), err)
 		}
 	})
 }
@@ -518,7 +518,7 @@ func TestConsole(t *testing.T) {
 		}
 		var st unix.Stat_t
 		if err := unix.Stat(r1+"/dev/console", &st); err != nil || st.Rdev != want.Rdev || st.Mode&unix.S_IFMT != unix.S_IFCHR {
-			t.Errorf("/dev/console: rdev %d:%d, %v; want %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev), err, unix.Major(want.Rdev), unix.Minor(want.Rdev))
+			t.Errorf("/dev/console: rdev %d:%d, %v; want %d:%d", unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)), err, unix.Major(uint64(want.Rdev)), unix.Minor(uint64(want.Rdev)))
 		}
 
 		link := filepath.Join(dir, "console-link")
