@@ -509,8 +509,13 @@ func destroyCgroup(m cgroups.Manager) error {
 // cgroupBusy explains a cgroup that could not be removed: which processes
 // are still in it (at most five named), or that none is.
 func cgroupBusy(err error, pids []int, limit time.Duration) error {
+	// On a v1 host every hierarchy fails alike: name the first.
+	what := err.Error()
+	if first, _, more := strings.Cut(what, "\n"); more {
+		what = fmt.Sprintf("%s (and %d more cgroup directories)", first, strings.Count(what, "\n"))
+	}
 	if len(pids) == 0 {
-		return fmt.Errorf("%w: no process is left in it after %v, yet the kernel still counts it in use (a process exiting slowly, or a cgroup made inside it that cannot be removed); run delete --force again later", err, limit)
+		return &busyError{fmt.Sprintf("%s: no process is left in it after %v, yet the kernel still counts it in use (a process exiting slowly, or a cgroup made inside it that cannot be removed); run delete --force again later", what, limit), err}
 	}
 	var names []string
 	stuck := false
@@ -531,8 +536,18 @@ func cgroupBusy(err error, pids []int, limit time.Duration) error {
 	if stuck {
 		hint = "; a process in uninterruptible sleep (D) dies only when what it waits for (often I/O) ends"
 	}
-	return fmt.Errorf("%w: %s still in it %v after SIGKILL: %s%s; run delete --force again once %s exited", err, procs, limit, strings.Join(names, ", "), hint, them)
+	return &busyError{fmt.Sprintf("%s: %s still in it %v after SIGKILL: %s%s; run delete --force again once %s exited", what, procs, limit, strings.Join(names, ", "), hint, them), err}
 }
+
+// busyError is cgroupBusy's error: its own message, the removal's error
+// underneath (EBUSY).
+type busyError struct {
+	msg string
+	err error
+}
+
+func (e *busyError) Error() string { return e.msg }
+func (e *busyError) Unwrap() error { return e.err }
 
 // readProcStat reads /proc/PID/stat (a variable for the tests).
 var readProcStat = func(pid int) ([]byte, error) {

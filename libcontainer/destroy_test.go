@@ -19,9 +19,10 @@ import (
 // destroyCgroup calls are implemented.
 type busyCgroup struct {
 	cgroups.Manager
-	busy  int
-	pids  []int
-	kills int
+	busy        int
+	pids        []int
+	kills       int
+	hierarchies int // v1: Destroy fails in this many
 }
 
 func (b *busyCgroup) Destroy() error {
@@ -29,7 +30,16 @@ func (b *busyCgroup) Destroy() error {
 		return nil
 	}
 	b.busy--
-	return fmt.Errorf("remove cgroup /sys/fs/cgroup/pids/x: %w", unix.EBUSY)
+	err := fmt.Errorf("remove cgroup /sys/fs/cgroup/pids/x: %w", unix.EBUSY)
+	if b.hierarchies > 1 {
+		// A v1 manager joins one error per hierarchy.
+		errs := []error{err}
+		for i := 1; i < b.hierarchies; i++ {
+			errs = append(errs, fmt.Errorf("remove cgroup /sys/fs/cgroup/h%d/x: %w", i, unix.EBUSY))
+		}
+		return errors.Join(errs...)
+	}
+	return err
 }
 func (b *busyCgroup) Pids() ([]int, error)          { return b.pids, nil }
 func (b *busyCgroup) KillAll(sig unix.Signal) error { b.kills++; return nil }
@@ -99,6 +109,15 @@ func TestDestroyCgroupBusyNamesProcesses(t *testing.T) {
 	if !strings.Contains(msg, `1 process is still in it`) || !strings.Contains(msg, `pid 4242 "cp" (D, uninterruptible sleep)`) ||
 		!strings.Contains(msg, "dies only when what it waits for") || !strings.Contains(msg, "once it has exited") {
 		t.Errorf("process in state D: %q", msg)
+	}
+
+	// Every v1 hierarchy busy: one line, naming the first.
+	m = &busyCgroup{busy: -1, pids: []int{4242}, hierarchies: 11}
+	err = destroyCgroup(m)
+	msg = err.Error()
+	if !errors.Is(err, unix.EBUSY) || strings.Contains(msg, "\n") ||
+		!strings.HasPrefix(msg, "remove cgroup /sys/fs/cgroup/pids/x: device or resource busy (and 10 more cgroup directories): 1 process is still in it") {
+		t.Errorf("11 busy hierarchies: %q", msg)
 	}
 
 	m = &busyCgroup{busy: -1}
