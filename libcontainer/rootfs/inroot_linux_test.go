@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -52,22 +53,11 @@ func newTestRoot(t *testing.T) (root *os.File, rootPath, outside string) {
 // realPath is where a handle lies on the host.
 func realPath(t *testing.T, f *os.File) string {
 	t.Helper()
-	p, err := os.Readlink("/proc/self/fd/" + itoa(int(f.Fd())))
+	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 func TestOpenInRootStaysInside(t *testing.T) {
@@ -129,7 +119,7 @@ func TestOpenInRootRefusesMagicLinks(t *testing.T) {
 	if unix.Statfs("/proc", &st) != nil || st.Type != unix.PROC_SUPER_MAGIC {
 		t.Skip("needs procfs on /proc")
 	}
-	f, err := openInRoot(root, "/proc/self/fd/"+itoa(int(root.Fd())))
+	f, err := openInRoot(root, "/proc/self/fd/"+strconv.Itoa(int(root.Fd())))
 	if err == nil {
 		f.Close()
 		t.Fatal("openInRoot followed a /proc/self/fd magic link")
